@@ -1,0 +1,7 @@
+"""Lightning callbacks: EMA weights, sample grids, loss curves."""
+
+from difflab.callbacks.ema import EMA, ema_module
+from difflab.callbacks.loss_curve import LossCurve
+from difflab.callbacks.sample_grid import SampleGrid
+
+__all__ = ["EMA", "LossCurve", "SampleGrid", "ema_module"]

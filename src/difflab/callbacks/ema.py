@@ -1,0 +1,51 @@
+"""Exponential moving average of the weights, on Lightning's WeightAveraging.
+
+The averaged copy is what the checkpoint's `state_dict` holds (the raw weights go to `current_model_state`),
+what validation runs on, and what sampling uses; after fit the module keeps the averaged weights.
+"""
+
+import torch
+from lightning.pytorch.callbacks import WeightAveraging
+
+from difflab.errors import ConfigError
+
+
+def ema_decay(num_averaged: torch.Tensor, decay: float, warmup: bool) -> torch.Tensor:
+    """min(decay, (1 + n) / (10 + n)) with warm-up (as in TF's ExponentialMovingAverage with num_updates), else decay."""
+    d = torch.as_tensor(decay, dtype=torch.float64)
+    if warmup:
+        n = num_averaged.double()
+        d = torch.minimum(d, (1 + n) / (10 + n))
+    return d
+
+
+class EMA(WeightAveraging):
+    """EMA with decay warm-up, updated every `every_n_steps` optimizer steps from `start_step` on."""
+
+    def __init__(self, decay: float = 0.9999, warmup: bool = True, every_n_steps: int = 1, start_step: int = 0):
+        if not 0 < decay < 1:
+            raise ConfigError(f"callbacks.ema.decay={decay} is invalid; allowed: 0 < decay < 1 (e.g. 0.999)")
+        if every_n_steps < 1 or start_step < 0:
+            raise ConfigError("callbacks.ema.every_n_steps must be >= 1 and callbacks.ema.start_step >= 0")
+        self.decay, self.warmup = decay, warmup
+        self.every_n_steps, self.start_step = every_n_steps, start_step
+        super().__init__(avg_fn=self._average, use_buffers=True)
+
+    def _average(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        d = ema_decay(num_averaged, self.decay, self.warmup).to(averaged.dtype)
+        return d * averaged + (1 - d) * current
+
+    def should_update(self, step_idx=None, epoch_idx=None) -> bool:
+        return step_idx is not None and step_idx >= self.start_step and step_idx % self.every_n_steps == 0
+
+    def averaged_module(self):
+        """The averaged copy of the LightningModule (None before fit sets it up)."""
+        return None if self._average_model is None else self._average_model.module
+
+
+def ema_module(trainer, pl_module):
+    """The EMA copy of `pl_module` if an EMA callback is running, else `pl_module` itself."""
+    for cb in trainer.callbacks:
+        if isinstance(cb, EMA) and cb.averaged_module() is not None:
+            return cb.averaged_module()
+    return pl_module

@@ -1,0 +1,88 @@
+"""Noise schedules of the discrete-time forward process q(x_t | x_0) = N(alpha_t x_0, sigma_t^2 I).
+
+Notation: alphas_cumprod[t] = abar_t (Ho et al. 2020), alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t),
+for integer t in 0..T-1. Schedule maths is done in float64.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from difflab.errors import ConfigError
+
+
+def alphas_cumprod_from_betas(betas: torch.Tensor) -> torch.Tensor:
+    """abar_t = prod_{s<=t} (1 - beta_s)."""
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def linear_betas(timesteps: int, beta_start: float, beta_end: float) -> torch.Tensor:
+    """Ho et al. 2020 (arXiv:2006.11239), Sec. 4: betas linear from beta_start to beta_end."""
+    return torch.linspace(beta_start, beta_end, timesteps, dtype=torch.float64)
+
+
+def cosine_betas(timesteps: int, s: float, max_beta: float) -> torch.Tensor:
+    """Nichol & Dhariwal 2021 (arXiv:2102.09672), eq. 17: f(t) = cos^2(((t/T + s) / (1 + s)) pi/2),
+    beta_t = 1 - f(t+1)/f(t), clipped at max_beta to avoid singularities near t = T."""
+    steps = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
+    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+    return torch.clamp(1.0 - f[1:] / f[:-1], max=max_beta)
+
+
+def _check_timesteps(timesteps: int) -> None:
+    if not isinstance(timesteps, int) or isinstance(timesteps, bool) or timesteps < 1:
+        raise ConfigError(f"schedule.timesteps={timesteps!r} is invalid; allowed: an integer >= 1 (e.g. 1000)")
+
+
+@dataclass(frozen=True)
+class LinearSchedule:
+    """Linear betas (Ho et al. 2020): 1e-4 to 0.02 over T = 1000 steps by default."""
+
+    timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+
+    def __post_init__(self):
+        _check_timesteps(self.timesteps)
+        if not 0 < self.beta_start <= self.beta_end < 1:
+            raise ConfigError(
+                f"schedule.beta_start={self.beta_start}, schedule.beta_end={self.beta_end} are invalid; "
+                "allowed: 0 < beta_start <= beta_end < 1"
+            )
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        """[T] float64, decreasing within (0, 1]."""
+        return alphas_cumprod_from_betas(linear_betas(self.timesteps, self.beta_start, self.beta_end))
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """Cosine abar (Nichol & Dhariwal 2021): offset s = 0.008, betas clipped at 0.999."""
+
+    timesteps: int = 1000
+    s: float = 0.008
+    max_beta: float = 0.999
+
+    def __post_init__(self):
+        _check_timesteps(self.timesteps)
+        if self.s < 0:
+            raise ConfigError(f"schedule.s={self.s} is invalid; allowed: s >= 0 (the paper uses 0.008)")
+        if not 0 < self.max_beta < 1:
+            raise ConfigError(f"schedule.max_beta={self.max_beta} is invalid; allowed: 0 < max_beta < 1")
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        """[T] float64, decreasing within (0, 1]."""
+        return alphas_cumprod_from_betas(cosine_betas(self.timesteps, self.s, self.max_beta))
+
+
+def alpha_sigma(alphas_cumprod: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """alpha_t, sigma_t for integer timesteps t [N], shaped [N x 1 x ... x 1] to broadcast against `like`,
+    in like's dtype and device (computed in float64 first)."""
+    abar = alphas_cumprod.to(device=like.device)[t.to(like.device)]
+    shape = (-1,) + (1,) * (like.ndim - 1)
+    alpha = abar.sqrt().reshape(shape).to(like.dtype)
+    sigma = (1.0 - abar).sqrt().reshape(shape).to(like.dtype)
+    return alpha, sigma

@@ -1,0 +1,140 @@
+"""DiffusionModule: the LightningModule that trains a denoiser and samples from it."""
+
+from functools import partial
+
+import lightning as L
+import torch
+
+from difflab.diffusion.denoiser import Denoiser
+from difflab.diffusion.schedules import alpha_sigma
+from difflab.errors import ConfigError
+from difflab.sampling import DDIM, make_noise
+from difflab.sampling.noise import _mix
+
+
+class DiffusionModule(L.LightningModule):
+    """Wraps a network `net(x_t, t, y=None)`, a schedule (with `alphas_cumprod` [T] float64) and an objective.
+
+    `optimizer` and `lr_scheduler` are partials (Hydra `_partial_: true`) applied to the parameters / optimizer.
+    `label_dropout` replaces labels by the null class with that probability (classifier-free guidance training,
+    Ho & Salimans 2022). Training noise and timesteps come from a generator seeded by (seed, step, rank), so a
+    resumed run draws exactly what an uninterrupted one would.
+    """
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        schedule,
+        objective,
+        image_shape,
+        sampler=None,
+        optimizer=None,
+        lr_scheduler=None,
+        label_dropout: float = 0.0,
+        seed: int = 0,
+        run_config: dict | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "schedule", "objective", "sampler", "optimizer", "lr_scheduler"])
+        if not 0 <= label_dropout < 1:
+            raise ConfigError(f"module.label_dropout={label_dropout} is invalid; allowed: 0 <= p < 1")
+        self.net, self.schedule, self.objective = net, schedule, objective
+        self.alphas_cumprod = schedule.alphas_cumprod
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.sampler = sampler if sampler is not None else DDIM(steps=min(50, self.timesteps))
+        self.sampler.check(self.timesteps)
+        self.optimizer = optimizer or partial(torch.optim.AdamW, lr=2e-4)
+        self.lr_scheduler = lr_scheduler
+        self.label_dropout = label_dropout
+        self.seed = seed
+
+    @property
+    def timesteps(self) -> int:
+        return len(self.alphas_cumprod)
+
+    @property
+    def num_classes(self):
+        return getattr(self.net, "num_classes", None)
+
+    # ---- training -------------------------------------------------------------------------------------------
+    def _generator(self, *key: int) -> torch.Generator:
+        g = torch.Generator(device=self.device)
+        seed = self.seed
+        for k in key:
+            seed = _mix(seed, k)
+        return g.manual_seed(seed)
+
+    def losses(self, x0: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator):
+        """Per-sample losses [N] and their timesteps [N] at random t and eps drawn from `generator`."""
+        n = x0.shape[0]
+        t = torch.randint(0, self.timesteps, (n,), device=x0.device, generator=generator)
+        eps = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+        alpha, sigma = alpha_sigma(self.alphas_cumprod, t, x0)
+        x_t = alpha * x0 + sigma * eps
+        if self.num_classes is None:
+            out = self.net(x_t, t)
+        else:
+            drop = torch.rand(n, device=x0.device, generator=generator) < self.label_dropout
+            out = self.net(x_t, t, y=torch.where(drop, torch.full_like(y, self.num_classes), y))
+        return self.objective.loss(out, x0, eps, alpha, sigma), t
+
+    def training_step(self, batch, batch_idx):
+        x0, y = batch
+        losses, _ = self.losses(x0, y, self._generator(self.global_step, self.global_rank))
+        loss = losses.mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=x0.shape[0])
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x0, y = batch
+        losses, _ = self.losses(x0, y, self._generator(1 << 40, batch_idx, self.global_rank))
+        self.log("val/loss", losses.mean(), prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.parameters())
+        if self.lr_scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer), "interval": "step"}}
+
+    # ---- sampling -------------------------------------------------------------------------------------------
+    def denoiser(self, y: torch.Tensor | None = None) -> Denoiser:
+        return Denoiser(self.net, self.alphas_cumprod, self.objective, y=y)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        num_samples: int,
+        sampler=None,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        y: torch.Tensor | None = None,
+        batch_size: int = 256,
+        start_index: int = 0,
+        callback=None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Draw `num_samples` images [num_samples x C x H x W] (float32, data scale [-1, 1]).
+
+        With a seed, sample i depends only on (seed, start_index + i). temperature tau > 0 scales the initial
+        noise and every noise injection: tau < 1 gives more typical, less diverse samples.
+        """
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ConfigError(f"temperature={temperature} is invalid; allowed: a number > 0 (1 = the model's own)")
+        if not (isinstance(num_samples, int) and num_samples >= 1):
+            raise ConfigError(f"num_samples={num_samples} is invalid; allowed: an integer >= 1")
+        sampler = self.sampler if sampler is None else sampler
+        sampler.check(self.timesteps)
+        was_training = self.training
+        self.eval()
+        chunks = []
+        try:
+            for lo in range(0, num_samples, batch_size):
+                n = min(batch_size, num_samples - lo)
+                noise = make_noise(n, seed, start_index + lo, self.device)
+                labels = None if y is None else y[lo : lo + n].to(self.device)
+                chunks.append(
+                    sampler(self.denoiser(labels), noise, self.image_shape, temperature, callback, progress).float()
+                )
+        finally:
+            self.train(was_training)
+        return torch.cat(chunks)

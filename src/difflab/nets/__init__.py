@@ -1,0 +1,6 @@
+"""Denoiser networks: net(x, t, y=None) -> tensor shaped like x; no diffusion maths inside."""
+
+from difflab.nets.dit import DiT
+from difflab.nets.unet import UNet
+
+__all__ = ["DiT", "UNet"]

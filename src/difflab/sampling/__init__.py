@@ -1,0 +1,7 @@
+"""Samplers: functions over a denoiser D(x_t, t) -> (x0_hat, eps_hat)."""
+
+from difflab.sampling.ancestral import respaced_timesteps, sample_reverse
+from difflab.sampling.noise import make_noise
+from difflab.sampling.samplers import DDIM, DDPM
+
+__all__ = ["DDIM", "DDPM", "make_noise", "respaced_timesteps", "sample_reverse"]

@@ -1,0 +1,42 @@
+"""train(cfg): build everything from the composed config, check it, fit, and leave the run's artefacts."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from difflab.build import build_module, instantiate
+from difflab.callbacks.images import save_grid
+from difflab.checkpoint import AtomicCheckpointIO, load_checkpoint
+
+
+def instantiate_group(cfg) -> list:
+    """Instantiate every `_target_` entry of a callbacks/logger group (null entries are skipped)."""
+    return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train a diffusion model as cfg says; returns the final metrics. Bad config raises ConfigError before fit."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    out = Path(cfg.paths.output_dir)
+    datamodule = instantiate(cfg.data)
+    module = build_module(cfg, datamodule.image_shape)
+    if cfg.get("ckpt_path"):
+        load_checkpoint(cfg.ckpt_path, key="ckpt_path")  # fail now, with one line, not after set-up
+    loggers = instantiate_group(cfg.get("logger"))
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    if not loggers:  # Lightning's LearningRateMonitor refuses to run without a logger
+        callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(module.hparams.run_config, out / "config.yaml")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    if trainer.is_global_zero and cfg.get("final_samples", 0):
+        # After fit the module holds the EMA weights (WeightAveraging copies them in at train end).
+        x = module.sample(cfg.final_samples, seed=cfg.seed, progress=True)
+        save_grid(x, out / "samples.png")
+    return metrics
