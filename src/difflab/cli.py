@@ -19,10 +19,22 @@ def reporting_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ConfigError as e:
-            fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        except Exception as e:
+            cause = config_error_in(e)
+            if cause is None:
+                raise
+            fail(str(cause).splitlines()[0] if str(cause) else type(cause).__name__)
 
     return wrapper
+
+
+def config_error_in(e: BaseException) -> ConfigError | None:
+    """The ConfigError behind e, also when hydra.utils.instantiate wrapped it in an InstantiationException."""
+    while e is not None:
+        if isinstance(e, ConfigError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def group_options(config_dir: Path, group: str) -> list[str]:
