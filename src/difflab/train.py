@@ -7,6 +7,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from difflab.build import build_module, instantiate
+from difflab.callbacks.ema import ema_module
 from difflab.callbacks.images import save_grid
 from difflab.checkpoint import AtomicCheckpointIO, load_checkpoint
 
@@ -36,7 +37,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     if trainer.is_global_zero and cfg.get("final_samples", 0):
-        # After fit the module holds the EMA weights (WeightAveraging copies them in at train end).
-        x = module.sample(cfg.final_samples, seed=cfg.seed, progress=True)
+        x = ema_module(trainer, module).sample(cfg.final_samples, seed=cfg.seed, progress=True)
         save_grid(x, out / "samples.png")
     return metrics

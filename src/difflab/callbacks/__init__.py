@@ -1,7 +1,8 @@
 """Lightning callbacks: EMA weights, sample grids, loss curves."""
 
+from difflab.callbacks.checkpoint import Checkpoint
 from difflab.callbacks.ema import EMA, ema_module
 from difflab.callbacks.loss_curve import LossCurve
 from difflab.callbacks.sample_grid import SampleGrid
 
-__all__ = ["EMA", "LossCurve", "SampleGrid", "ema_module"]
+__all__ = ["Checkpoint", "EMA", "LossCurve", "SampleGrid", "ema_module"]

@@ -1,7 +1,8 @@
 """Exponential moving average of the weights, on Lightning's WeightAveraging.
 
 The averaged copy is what the checkpoint's `state_dict` holds (the raw weights go to `current_model_state`),
-what validation runs on, and what sampling uses; after fit the module keeps the averaged weights.
+what validation runs on, and what sampling uses (`ema_module`). Unlike Lightning's WeightAveraging, the
+training module keeps its raw weights when fit ends, so a checkpoint written then still resumes exactly.
 """
 
 import torch
@@ -37,6 +38,9 @@ class EMA(WeightAveraging):
 
     def should_update(self, step_idx=None, epoch_idx=None) -> bool:
         return step_idx is not None and step_idx >= self.start_step and step_idx % self.every_n_steps == 0
+
+    def on_train_end(self, trainer, pl_module):
+        """Keep the raw weights in the module (WeightAveraging would overwrite them with the average)."""
 
     def averaged_module(self):
         """The averaged copy of the LightningModule (None before fit sets it up)."""

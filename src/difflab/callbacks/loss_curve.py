@@ -53,10 +53,10 @@ class LossCurve(Callback):
 
 def plot_losses(train, val, path) -> None:
     steps, losses = zip(*train)
-    smooth, acc = [], losses[0]
-    for v in losses:  # exponential smoothing over ~50 steps: raw diffusion losses are noisy across timesteps
-        acc = 0.98 * acc + 0.02 * v
-        smooth.append(acc)
+    smooth, acc = [], 0.0
+    for k, v in enumerate(losses, 1):  # bias-corrected exponential smoothing over ~50 steps: the raw loss is
+        acc = 0.98 * acc + 0.02 * v  # noisy because every step draws other timesteps
+        smooth.append(acc / (1 - 0.98**k))
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     ax.plot(steps, losses, color="tab:blue", alpha=0.25, lw=0.8, label="train (per step)")
     ax.plot(steps, smooth, color="tab:blue", lw=1.8, label="train (smoothed)")

@@ -82,6 +82,9 @@ class ImageDataModule(L.LightningDataModule):
             Shaped(d, channels, size) for d in (Subset(train, keep), Subset(train, held), test))
 
     def train_dataloader(self) -> DataLoader:
+        if self.trainer is not None and self.trainer.overfit_batches:
+            # Overfitting means the same batches every epoch: keep the order fixed.
+            return self._loader(self.train_set, shuffle=False, drop_last=True)
         sampler = EpochShuffleSampler(len(self.train_set), self.seed)
         return self._loader(self.train_set, sampler=sampler, drop_last=True)
 

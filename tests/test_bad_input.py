@@ -1,0 +1,91 @@
+"""Bad input: one line naming the key and what is allowed, a non-zero exit, no traceback, before any training."""
+
+import pickle
+
+import pytest
+import torch
+
+from difflab.checkpoint import load_checkpoint
+from difflab.errors import ConfigError
+from tests.conftest import TINY, run_cli
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert len(err) == 1 and err[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in err[0], err[0]
+    assert "Epoch" not in proc.stdout + proc.stderr  # nothing trained
+
+
+@pytest.mark.parametrize(
+    "overrides,needles",
+    [
+        (["model=foo"], ["model=foo", "allowed:", "unet"]),
+        (["model=dit_small", "model.patch_size=3"], ["model.patch_size=3", "data.image_size=8"]),
+        (["model.in_channels=3"], ["model.in_channels=3", "data.channels=1"]),
+        (["schedule.timesteps=0"], ["schedule.timesteps=0", ">= 1"]),
+        (["sampler.steps=0"], ["sampler.steps=0"]),
+        (["sampler.steps=101"], ["sampler.steps=101", "schedule.timesteps=100"]),
+        (["data=fashion_mnist", "data.root=/no/such/folder"], ["data.root=/no/such/folder", "does not exist"]),
+        (["ckpt_path=/no/such.ckpt"], ["ckpt_path=/no/such.ckpt", "does not exist"]),
+    ],
+    ids=["model", "patch", "channels", "timesteps", "steps0", "stepsT", "root", "ckpt"],
+)
+def test_train_rejects_bad_config(tmp_path, overrides, needles):
+    proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}", *overrides)
+    assert_one_line_error(proc, *needles)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_train_rejects_file_that_is_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "notes.ckpt"
+    bad.write_text("hello")
+    proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path / 'run'}", f"ckpt_path={bad}")
+    assert_one_line_error(proc, "ckpt_path=", "not a readable checkpoint")
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": _RunsCode(marker)}, evil)
+    assert not marker.exists()
+    with pytest.raises(ConfigError, match="weights-only"):
+        load_checkpoint(evil)
+    proc = run_cli("sample", f"ckpt={evil}", f"hydra.run.dir={tmp_path / 'out'}")
+    assert_one_line_error(proc, f"ckpt={evil}", "weights-only")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["ckpt=/missing.ckpt"], ["ckpt=/missing.ckpt", "does not exist"]),
+    (["temperature=0"], ["temperature=0", "> 0"]),
+    (["temperature=-1"], ["temperature=-1", "> 0"]),
+    (["sampler=ddim", "sampler.steps=5000"], ["sampler.steps=5000"]),
+    (["sampler=nope"], ["sampler=nope", "ddim"]),
+])
+def test_sample_rejects_bad_input(tmp_path, trained_ckpt, args, needles):
+    args = [a if not a.startswith("ckpt=") else a for a in args]
+    ckpt = [] if any(a.startswith("ckpt=") for a in args) else [f"ckpt={trained_ckpt}"]
+    proc = run_cli("sample", *ckpt, *args, f"hydra.run.dir={tmp_path}")
+    assert_one_line_error(proc, *needles)
+    assert not (tmp_path / "grid.png").exists()
+
+
+def test_unpicklable_file_message_is_one_line(tmp_path):
+    bad = tmp_path / "x.ckpt"
+    with open(bad, "wb") as f:
+        pickle.dump({"a": 1}, f)
+    with pytest.raises(ConfigError) as e:
+        load_checkpoint(bad)
+    assert "\n" not in str(e.value)
