@@ -2,7 +2,8 @@
 
 from difflab.callbacks.checkpoint import Checkpoint
 from difflab.callbacks.ema import EMA, ema_module
+from difflab.callbacks.evaluation import Evaluation
 from difflab.callbacks.loss_curve import LossCurve
 from difflab.callbacks.sample_grid import SampleGrid
 
-__all__ = ["Checkpoint", "EMA", "LossCurve", "SampleGrid", "ema_module"]
+__all__ = ["Checkpoint", "EMA", "Evaluation", "LossCurve", "SampleGrid", "ema_module"]

@@ -42,8 +42,10 @@ class ImageDataModule(L.LightningDataModule):
         seed: int = 0,
         root: str | None = None,
         download: bool = False,
+        name: str | None = None,
     ) -> None:
         super().__init__()
+        self.name = name  # the data config's name (digits, fashion_mnist, ...): picks e.g. the FID-domain classifier
         check(isinstance(image_size, int) and image_size >= 1, f"data.image_size={image_size} must be an integer >= 1")
         check(channels in (1, 3), f"data.channels={channels} must be 1 (grayscale) or 3 (RGB)")
         check(isinstance(batch_size, int) and batch_size >= 1, f"data.batch_size={batch_size} must be an integer >= 1")

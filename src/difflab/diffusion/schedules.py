@@ -17,6 +17,12 @@ def alphas_cumprod_from_betas(betas: torch.Tensor) -> torch.Tensor:
     return torch.cumprod(1.0 - betas, dim=0)
 
 
+def betas_from_alphas_cumprod(alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """beta_t = 1 - abar_t / abar_{t-1}, with abar_{-1} = 1: [T] float64."""
+    abar = alphas_cumprod.double()
+    return 1 - abar / torch.cat([abar.new_ones(1), abar[:-1]])
+
+
 def linear_betas(timesteps: int, beta_start: float, beta_end: float) -> torch.Tensor:
     """Ho et al. 2020 (arXiv:2006.11239), Sec. 4: betas linear from beta_start to beta_end."""
     return torch.linspace(beta_start, beta_end, timesteps, dtype=torch.float64)

@@ -1,0 +1,64 @@
+"""evaluate(cfg): FID / KID / bits-per-dim of a trained checkpoint; writes metrics.json and prints a table."""
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from difflab.build import instantiate, module_from_checkpoint
+from difflab.errors import ConfigError
+from difflab.metrics.evaluator import build_evaluator
+from difflab.metrics.task import EvaluationTask
+
+
+def data_for(cfg: DictConfig, module):
+    """The data to compare against: `data=...` if given, else the checkpoint's own; image shapes must agree."""
+    data_cfg = cfg.data if cfg.get("data") else OmegaConf.create(module.config.data)
+    if cfg.get("data_root"):
+        data_cfg.root = cfg.data_root
+    datamodule = instantiate(data_cfg)
+    if tuple(datamodule.image_shape) != tuple(module.image_shape):
+        raise ConfigError(
+            f"ckpt={cfg.ckpt} makes images of shape {tuple(module.image_shape)} but data={data_cfg.get('name')} "
+            f"gives {tuple(datamodule.image_shape)}; allowed: data whose channels and image_size match the checkpoint"
+        )
+    return datamodule
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    if not (isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0):
+        raise ConfigError(f"temperature={cfg.temperature} is invalid; allowed: a number > 0")
+    if not (isinstance(cfg.num_samples, int) and cfg.num_samples >= 2):
+        raise ConfigError(f"num_samples={cfg.num_samples} is invalid; allowed: an integer >= 2")
+    module = module_from_checkpoint(cfg.ckpt, key="ckpt")
+    datamodule = data_for(cfg, module)
+    datamodule.setup("test")
+    real_set = datamodule.test_set if cfg.split == "test" else datamodule.val_set
+    with open_dict(cfg):
+        if cfg.metrics.get("domain_weights") is None:
+            cfg.metrics.domain_weights = datamodule.name
+    num_real = min(cfg.num_real or len(real_set), len(real_set))
+    evaluator = build_evaluator(cfg.metrics, cfg.num_samples, num_real, seed=cfg.seed)
+    sampler = instantiate(cfg.sampler) if cfg.get("sampler") else module.sampler
+    sampler.check(module.timesteps)
+
+    task = EvaluationTask(module, evaluator, real_set, sampler, cfg.temperature, cfg.batch_size)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
+    trainer.test(task, verbose=False)
+    results = task.results
+    if trainer.is_global_zero:
+        labels = evaluator.labels()
+        report = {
+            "ckpt": str(cfg.ckpt), "num_samples": cfg.num_samples, "num_real": num_real, "split": cfg.split,
+            "features": evaluator.features_name, "sampler": OmegaConf.to_container(OmegaConf.structured(sampler)),
+            "temperature": cfg.temperature, "seed": cfg.seed, "world_size": trainer.world_size,
+            "metrics": results, "labels": {k: labels[k] for k in results},
+        }
+        out = Path(cfg.paths.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+        width = max(len(labels[k]) for k in results)
+        print("\n".join([f"{'metric':<{width}}  value", "-" * (width + 12)]
+                        + [f"{labels[k]:<{width}}  {v:.4f}" for k, v in results.items()]))
+        print(f"wrote {out / 'metrics.json'}")
+    return results

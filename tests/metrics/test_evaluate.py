@@ -1,0 +1,82 @@
+"""FID/KID/bits-per-dim end to end: the evaluate command, in-training evaluation, and DDP invariance."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from difflab.metrics.evaluator import Evaluator, shard
+from difflab.train import train
+from tests.conftest import compose_train, run_cli
+
+
+
+def run_evaluate(tmp_path, ckpt, *args, name="run"):
+    out = tmp_path / name
+    proc = run_cli("evaluate", f"ckpt={ckpt}", *args, f"hydra.run.dir={out}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text()), proc
+
+
+def test_shards_cover_every_index_once():
+    for n, world in [(10, 1), (10, 3), (7, 2), (1, 2)]:
+        got = [i for r in range(world) for i in shard(n, r, world)]
+        assert got == list(range(n))
+
+
+def test_evaluate_command_writes_metrics_and_table(tmp_path, trained_ckpt):
+    report, proc = run_evaluate(tmp_path, trained_ckpt, "metrics=[fid,kid,nll]", "num_samples=48", "sampler=ddim",
+                                "sampler.steps=4", "metrics.nll.timesteps=8", "metrics.nll.num_images=16")
+    m = report["metrics"]
+    assert set(m) == {"fid", "kid_mean", "kid_std", "nll_bpd"}
+    assert m["fid"] > 0 and math.isfinite(m["kid_mean"]) and 0 < m["nll_bpd"] < 100
+    assert report["labels"]["fid"] == "FID-domain, 48 samples"
+    assert "FID-domain, 48 samples" in proc.stdout and report["features"] == "domain"
+
+
+@pytest.mark.slow
+def test_fid_is_the_same_with_one_and_two_ddp_processes(tmp_path, trained_ckpt):
+    args = ["metrics=[fid,kid]", "num_samples=50", "sampler=ddim", "sampler.steps=3", "trainer.accelerator=cpu"]
+    one, _ = run_evaluate(tmp_path, trained_ckpt, *args, name="one")
+    two, _ = run_evaluate(tmp_path, trained_ckpt, *args, "trainer=ddp", "trainer.devices=2", name="two")
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    assert two["metrics"]["fid"] == pytest.approx(one["metrics"]["fid"], rel=1e-4)
+    assert two["metrics"]["kid_mean"] == pytest.approx(one["metrics"]["kid_mean"], rel=1e-4, abs=1e-7)
+
+
+def test_training_logs_fid_every_n_epochs(tmp_path):
+    cfg = compose_train(tmp_path, "data.batch_size=256", "trainer.max_steps=10", "callbacks.evaluation.every_n_epochs=1",
+                        "callbacks.evaluation.num_samples=16", "sampler.steps=3", "trainer.log_every_n_steps=1")
+    metrics = train(cfg)
+    assert metrics["eval/fid"] > 0
+    rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    assert "eval/fid" in rows[0]
+    assert sum(1 for r in rows[1:] if r.split(",")[rows[0].split(",").index("eval/fid")]) == 2  # two epochs
+
+
+def test_evaluator_rejects_too_few_samples():
+    from difflab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="num_samples=1"):
+        Evaluator(None, num_samples=1, num_real=10)
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["metrics=[fid,foo]"], ["metrics=foo", "allowed:", "fid", "kid", "nll"]),
+    (["num_samples=1"], ["num_samples=1", ">= 2"]),
+    (["metrics/features=inception"], ["metrics.inception_weights", "online"]),
+    (["data=fashion_mnist"], ["(1, 8, 8)", "(1, 28, 28)"]),
+])
+def test_evaluate_rejects_bad_input(tmp_path, trained_ckpt, args, needles):
+    from tests.test_bad_input import assert_one_line_error
+
+    if "metrics/features=inception" in args:  # torch.hub announces its download attempt on stderr first
+        proc = run_cli("evaluate", f"ckpt={trained_ckpt}", *args, f"hydra.run.dir={tmp_path}", "num_samples=4")
+        proc.stderr = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("Downloading:"))
+        assert_one_line_error(proc, *needles)
+        return
+    proc = run_cli("evaluate", f"ckpt={trained_ckpt}", *args, f"hydra.run.dir={tmp_path}", "num_samples=4"
+                   if not any(a.startswith("num_samples") for a in args) else "seed=0")
+    assert_one_line_error(proc, *needles)
+    assert "samples:" not in proc.stderr
