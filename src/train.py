@@ -6,7 +6,7 @@ from pathlib import Path
 import hydra
 
 from difflab.cli import check_group_overrides, reporting_errors
-from difflab.train import train
+from difflab.train import optimized_value, train
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -14,8 +14,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 @reporting_errors
 def main(cfg):
-    metrics = train(cfg)
-    return metrics.get(cfg.get("optimized_metric") or "", None)
+    return optimized_value(cfg, train(cfg))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ class DiffusionModule(L.LightningModule):
 
     `optimizer` and `lr_scheduler` are partials (Hydra `_partial_: true`) applied to the parameters / optimizer.
     `label_dropout` replaces labels by the null class with that probability (classifier-free guidance training,
-    Ho & Salimans 2022). Training noise and timesteps come from a generator seeded by (seed, step, rank), so a
-    resumed run draws exactly what an uninterrupted one would.
+    Ho & Salimans 2022). `loss_buckets` > 0 also logs the loss per range of timesteps. Training noise and
+    timesteps come from a generator seeded by (seed, step, rank), so a resumed run draws exactly what an
+    uninterrupted one would.
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class DiffusionModule(L.LightningModule):
         lr_scheduler=None,
         label_dropout: float = 0.0,
         seed: int = 0,
+        loss_buckets: int = 10,
         run_config: dict | None = None,
     ):
         super().__init__()
@@ -47,6 +49,7 @@ class DiffusionModule(L.LightningModule):
         self.lr_scheduler = lr_scheduler
         self.label_dropout = label_dropout
         self.seed = seed
+        self.loss_buckets = loss_buckets
 
     @property
     def timesteps(self) -> int:
@@ -80,10 +83,32 @@ class DiffusionModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x0, y = batch
-        losses, _ = self.losses(x0, y, self._generator(self.global_step, self.global_rank))
+        losses, t = self.losses(x0, y, self._generator(self.global_step, self.global_rank))
         loss = losses.mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=x0.shape[0])
+        if self.loss_buckets and self._should_log_now():
+            self.log_dict(self.bucket_losses(losses.detach(), t))
         return loss
+
+    def _should_log_now(self) -> bool:
+        trainer = self._trainer
+        return trainer is not None and (self.global_step + 1) % max(1, trainer.log_every_n_steps) == 0
+
+    def bucket_losses(self, losses: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean loss per timestep bucket (`loss_buckets` equal ranges of t): which noise levels are hard."""
+        edges = torch.linspace(0, self.timesteps, self.loss_buckets + 1).long().tolist()
+        out = {}
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            mask = (t >= lo) & (t < hi)
+            if mask.any():
+                out[f"train_t/loss_t{lo:04d}-{hi - 1:04d}"] = losses[mask].mean()
+        return out
+
+    def on_before_optimizer_step(self, optimizer):
+        if self._should_log_now():
+            norms = [p.grad.detach().norm(2) for p in self.parameters() if p.grad is not None]
+            if norms:  # before clipping: the norm the optimiser was handed
+                self.log("train/grad_norm", torch.stack(norms).norm(2))
 
     def validation_step(self, batch, batch_idx):
         x0, y = batch

@@ -1,5 +1,7 @@
 """train(cfg): build everything from the composed config, check it, fit, and leave the run's artefacts."""
 
+import json
+import time
 from pathlib import Path
 
 import lightning as L
@@ -10,6 +12,7 @@ from difflab.build import build_module, instantiate
 from difflab.callbacks.ema import ema_module
 from difflab.callbacks.images import save_grid
 from difflab.checkpoint import AtomicCheckpointIO, load_checkpoint
+from difflab.errors import ConfigError
 
 
 def instantiate_group(cfg) -> list:
@@ -33,10 +36,27 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(module.hparams.run_config, out / "config.yaml")
+    started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
-    if trainer.is_global_zero and cfg.get("final_samples", 0):
-        x = ema_module(trainer, module).sample(cfg.final_samples, seed=cfg.seed, progress=True)
-        save_grid(x, out / "samples.png")
+    if trainer.is_global_zero:
+        if cfg.get("final_samples", 0):
+            x = ema_module(trainer, module).sample(cfg.final_samples, seed=cfg.seed, progress=True)
+            save_grid(x, out / "samples.png")
+        summary = {"metrics": metrics, "seconds": round(time.time() - started, 1), "global_step": trainer.global_step}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return metrics
+
+
+def optimized_value(cfg: DictConfig, metrics: dict[str, float]):
+    """The metric a sweeper minimises (cfg.optimized_metric), or None when none is asked for."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        raise ConfigError(
+            f"optimized_metric={name} was never logged by this run; logged: {', '.join(sorted(metrics)) or 'nothing'}"
+            " (eval/* metrics need callbacks.evaluation.every_n_epochs > 0 and a run of at least that many epochs)"
+        )
+    return metrics[name]
