@@ -86,7 +86,7 @@ class Evaluator(nn.Module):
                 metric.update(x.to(metric.device), real=False)
 
     @torch.no_grad()
-    def update_nll(self, module, images: torch.Tensor, generator: torch.Generator) -> None:
+    def update_nll(self, module, images: torch.Tensor, generator: torch.Generator, progress: bool = False) -> None:
         from difflab.diffusion.likelihood import bits_per_dim
 
         if self.nll is not None and len(images):
@@ -95,7 +95,7 @@ class Evaluator(nn.Module):
             # images) on it first, to the nearest of the 256 levels (at most 1/255 away on the [-1, 1] scale).
             images = torch.round((images.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
             bpd = bits_per_dim(module.denoiser(), images.to(module.device), generator=generator,
-                               timesteps=cfg.timesteps, variance=cfg.variance)
+                               timesteps=cfg.timesteps, variance=cfg.variance, progress=progress)
             self.nll.update(bpd)
 
     def compute(self) -> dict[str, float]:

@@ -32,7 +32,7 @@ class EvaluationTask(L.LightningModule):
             part = shard(n, rank, world)
             g = torch.Generator(device=self.device).manual_seed(_mix(ev.seed, part.start))
             for x in real_images(self.real_set, part, self.batch_size):
-                ev.update_nll(self.module, x, g)
+                ev.update_nll(self.module, x, g, progress=self.trainer.is_global_zero)
         ev.update_fake(self.module, shard(ev.num_samples, rank, world), self.sampler, self.temperature,
                        self.batch_size, progress=self.trainer.is_global_zero)
 
