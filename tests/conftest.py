@@ -23,6 +23,7 @@ TINY = [
     "schedule.timesteps=100",
     "sampler.steps=5",
     "callbacks.sample_grid.every_n_steps=0",
+    "callbacks.trajectory.every_n_steps=0",
     "callbacks.loss_curve.every_n_steps=0",
     "callbacks.evaluation.every_n_epochs=0",
     "~callbacks.progress_bar",

@@ -37,7 +37,10 @@ class DiffusionModule(L.LightningModule):
         run_config: dict | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "schedule", "objective", "sampler", "optimizer", "lr_scheduler"])
+        # logger=False: train() sends the full config to the loggers itself (once, at top level)
+        self.save_hyperparameters(
+            ignore=["net", "schedule", "objective", "sampler", "optimizer", "lr_scheduler"], logger=False
+        )
         if not 0 <= label_dropout < 1:
             raise ConfigError(f"module.label_dropout={label_dropout} is invalid; allowed: 0 <= p < 1")
         self.net, self.schedule, self.objective = net, schedule, objective

@@ -13,6 +13,7 @@ from difflab.callbacks.ema import ema_module
 from difflab.callbacks.images import save_grid
 from difflab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from difflab.errors import ConfigError
+from difflab.loggers import finish_wandb
 
 
 def instantiate_group(cfg) -> list:
@@ -37,7 +38,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         out.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(module.hparams.run_config, out / "config.yaml")
     started = time.time()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        for logger in trainer.loggers:  # the whole composed config (resolved, plain), at the top level
+            logger.log_hyperparams(module.hparams.run_config)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    finally:
+        finish_wandb(trainer)  # each job of a sweep is its own W&B run; a failed fit marks it failed
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     if trainer.is_global_zero:

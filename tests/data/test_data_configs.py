@@ -13,7 +13,7 @@ from difflab.data import ImageDataModule
 from difflab.errors import ConfigError
 
 CONF = Path(__file__).parents[2] / "conf" / "data"
-KEYS = {"_target_", "source", "root", "download", "image_size", "channels", "num_classes", "batch_size",
+KEYS = {"_target_", "name", "source", "root", "download", "image_size", "channels", "num_classes", "batch_size",
         "val_fraction", "num_workers", "seed"}
 
 

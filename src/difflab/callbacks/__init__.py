@@ -5,5 +5,7 @@ from difflab.callbacks.ema import EMA, ema_module
 from difflab.callbacks.evaluation import Evaluation
 from difflab.callbacks.loss_curve import LossCurve
 from difflab.callbacks.sample_grid import SampleGrid
+from difflab.callbacks.trajectory import Trajectory, trajectory_strip
 
 __all__ = ["Checkpoint", "EMA", "Evaluation", "LossCurve", "SampleGrid", "ema_module"]
+__all__ += ["Trajectory", "trajectory_strip"]
