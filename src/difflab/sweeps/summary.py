@@ -1,0 +1,127 @@
+"""A table of a sweep's jobs (overrides, final metrics, time, status), written as CSV and Markdown in the sweep folder.
+
+It is built from the files every job leaves (.hydra/overrides.yaml, summary.json, status.txt), never from state
+in this process, so it is the same whichever launcher ran the jobs and wherever.
+"""
+
+import atexit
+import csv
+import json
+import logging
+from pathlib import Path
+
+import yaml
+from hydra.core.utils import JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from difflab.sweeps.check import one_line
+
+# Written where the job runs: "running" when it starts, then "done" or "failed: <error>"; a job that stopped
+# without ending (killed, timed out, exited with a one-line error) keeps "running".
+STATUS_FILE = "status.txt"
+log = logging.getLogger(__name__)
+
+
+class SweepSummary(Callback):
+    """Writes <sweep dir>/summary.csv and summary.md when a sweep ends, also when it stops early (a job failed,
+    Ctrl-C, an error): then from the jobs that had started. `metrics` maps column names to summary.json keys."""
+
+    def __init__(self, metrics: dict[str, str]):
+        self.metrics = dict(metrics)
+        self.sweep_dir = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+        atexit.register(self.write)  # on_multirun_end is skipped when the sweep raises
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        atexit.unregister(self.write)
+        self.write()
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        write_status(config, "running")
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        if job_return.status != JobStatus.FAILED:
+            write_status(config, "done")
+            return
+        e = job_return._return_value  # `return_value` would raise it
+        write_status(config, f"failed: {type(e).__name__}: {one_line(e)}")
+
+    def write(self) -> None:
+        if self.sweep_dir is None or not self.sweep_dir.is_dir():  # stopped before the sweeper made it
+            return
+        rows = job_rows(self.sweep_dir, self.metrics)
+        header = ["job", "overrides", *self.metrics, "seconds", "status"]
+        common = common_overrides([r["overrides"] for r in rows])
+        for r in rows:
+            r["overrides"] = " ".join(o for o in r["overrides"] if o not in common)
+        with open(self.sweep_dir / "summary.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, header)
+            writer.writeheader()
+            writer.writerows(rows)
+        (self.sweep_dir / "summary.md").write_text(markdown(rows, header, common))
+        log.info(f"Summary of {len(rows)} jobs: {self.sweep_dir / 'summary.md'}")
+
+
+def job_rows(sweep_dir: Path, metrics: dict[str, str]) -> list[dict]:
+    """One row per job folder (one holding .hydra/overrides.yaml), in job order."""
+    rows = []
+    for overrides_file in sweep_dir.glob("**/.hydra/overrides.yaml"):
+        job_dir = overrides_file.parent.parent
+        row = {"job": job_number(job_dir), "overrides": yaml.safe_load(overrides_file.read_text()) or []}
+        summary = read_summary(job_dir / "summary.json")
+        values = summary.get("metrics", {})
+        row.update({name: values.get(key, "") for name, key in metrics.items()})
+        row["seconds"] = summary.get("seconds", "")
+        row["status"] = job_status(job_dir, summary)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (not isinstance(r["job"], int), r["job"]))
+
+
+def job_status(job_dir: Path, summary: dict) -> str:
+    status = (job_dir / STATUS_FILE).read_text().strip() if (job_dir / STATUS_FILE).is_file() else ""
+    if status == "running":
+        return "did not end (stopped, killed or still running)"
+    if status == "done" and not summary:
+        return "done, no summary.json"
+    return status or ("done" if summary else "no summary.json")
+
+
+def write_status(config: DictConfig, status: str) -> None:
+    if config.hydra.mode == RunMode.MULTIRUN:  # a run's DDP ranks and single runs leave no status
+        (Path(config.hydra.runtime.output_dir) / STATUS_FILE).write_text(status + "\n")
+
+
+def job_number(job_dir: Path) -> int | str:
+    hydra_file = job_dir / ".hydra" / "hydra.yaml"
+    try:
+        return int(yaml.safe_load(hydra_file.read_text())["hydra"]["job"]["num"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return job_dir.name
+
+
+def read_summary(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def common_overrides(overrides: list[list[str]]) -> list[str]:
+    """Overrides every job shares (none when there is a single job: then its overrides are the point)."""
+    if len(overrides) < 2:
+        return []
+    return [o for o in overrides[0] if all(o in other for other in overrides[1:])]
+
+
+def markdown(rows: list[dict], header: list[str], common: list[str]) -> str:
+    def cell(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v).replace("|", "\\|")
+
+    lines = [f"Every job: `{' '.join(common)}`", ""] if common else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(r[h]) for h in header) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

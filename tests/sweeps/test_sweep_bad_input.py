@@ -1,0 +1,26 @@
+"""A sweep over an unknown option or key stops before any job, with one line naming it."""
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize(
+    "sweep,needles",
+    [
+        (["model=unet,foo"], ["model=foo is not a known option", "allowed:", "dit"]),
+        (["optimizer.lrr=1,2"], ["optimizer.lrr", "+optimizer.lrr=1"]),
+        # Each key must exist for each value of the others: dit has no base_channels.
+        (["model=unet,dit", "model.base_channels=16"], ["model.base_channels"]),
+    ],
+    ids=["group-option", "key", "key-in-second-option"],
+)
+def test_sweep_with_unknown_choice_fails_before_any_job(tmp_path, sweep, needles):
+    proc = run_cli("train", "-m", "debug=sweep_tiny", *sweep, f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and "Launching" not in proc.stdout
+    for needle in needles:
+        assert needle in err[0], err[0]
+    assert not (tmp_path / "sweep").exists()
