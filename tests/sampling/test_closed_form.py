@@ -16,7 +16,8 @@ OBJECTIVES = [Epsilon(), V(), Score()]
 def exact_module(objective, schedule=None, sampler=None):
     schedule = schedule or LinearSchedule()
     net = GaussianDataNet(schedule.alphas_cumprod, objective, M, S)
-    return DiffusionModule(net, schedule, objective, SHAPE, sampler=sampler)
+    # Gaussian data are unbounded: no clamping of x0 to the image range here.
+    return DiffusionModule(net, schedule, objective, SHAPE, sampler=sampler or DDIM(clip_x0=False))
 
 
 def ddim_gaussian_moments(abar: torch.Tensor, steps: int, tau: float = 1.0) -> tuple[float, float]:
@@ -46,7 +47,7 @@ def moments(x: torch.Tensor) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES, ids=lambda o: o.name)
-@pytest.mark.parametrize("sampler", [DDPM(), DDIM(steps=1000)], ids=["ddpm", "ddim1000"])
+@pytest.mark.parametrize("sampler", [DDPM(clip_x0=False), DDIM(clip_x0=False, steps=1000)], ids=["ddpm", "ddim1000"])
 def test_1000_steps_recover_data_moments(objective, sampler):
     x = exact_module(objective).sample(64, sampler=sampler, seed=0)
     mean, std = moments(x)
@@ -57,7 +58,7 @@ def test_1000_steps_recover_data_moments(objective, sampler):
 @pytest.mark.parametrize("schedule", [LinearSchedule(), CosineSchedule()], ids=["linear", "cosine"])
 @pytest.mark.parametrize("objective", OBJECTIVES, ids=lambda o: o.name)
 def test_ddim_50_matches_exact_recursion(objective, schedule):
-    x = exact_module(objective, schedule).sample(64, sampler=DDIM(steps=50), seed=1)
+    x = exact_module(objective, schedule).sample(64, sampler=DDIM(clip_x0=False, steps=50), seed=1)
     mean, std = ddim_gaussian_moments(schedule.alphas_cumprod, 50)
     assert moments(x)[0] == pytest.approx(mean, rel=0.01)
     assert moments(x)[1] == pytest.approx(std, rel=0.01)
@@ -72,7 +73,7 @@ def test_reference_timesteps_match_package_grid():
 @pytest.mark.parametrize("objective", OBJECTIVES, ids=lambda o: o.name)
 @pytest.mark.parametrize("tau", [0.5, 0.8, 1.3])
 def test_temperature_scales_ddim_std(objective, tau):
-    module = exact_module(objective, sampler=DDIM(steps=50))
+    module = exact_module(objective, sampler=DDIM(clip_x0=False, steps=50))
     std1 = moments(module.sample(64, seed=2))[1]
     std_tau = moments(module.sample(64, seed=2, temperature=tau))[1]
     assert std_tau == pytest.approx(tau * std1, rel=0.02)
@@ -82,13 +83,21 @@ def test_temperature_scales_ddim_std(objective, tau):
 
 
 def test_ddpm_temperature_lowers_diversity():
-    module = exact_module(Epsilon(), sampler=DDPM(steps=100))
+    module = exact_module(Epsilon(), sampler=DDPM(clip_x0=False, steps=100))
     assert moments(module.sample(32, seed=3, temperature=0.5))[1] < 0.8 * moments(module.sample(32, seed=3))[1]
 
 
 def test_seeded_sample_depends_only_on_seed_and_index():
-    module = exact_module(Epsilon(), sampler=DDPM(steps=20))
+    module = exact_module(Epsilon(), sampler=DDPM(clip_x0=False, steps=20))
     whole = module.sample(10, seed=7, batch_size=10)
     torch.testing.assert_close(module.sample(10, seed=7, batch_size=3), whole)
     torch.testing.assert_close(module.sample(4, seed=7, start_index=6), whole[6:])
     assert not torch.allclose(module.sample(10, seed=8), whole)
+
+
+def test_clipping_keeps_predictions_in_the_data_range():
+    module = exact_module(Epsilon())
+    clipped = module.sample(16, sampler=DDIM(steps=10), seed=4)
+    assert clipped.min() >= -1 and clipped.max() <= 1
+    unclipped = module.sample(16, sampler=DDIM(steps=10, clip_x0=False), seed=4)
+    assert unclipped.max() > 1  # N(0.5, 0.25^2) data leave [-1, 1]: the option does change the result

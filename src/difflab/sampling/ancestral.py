@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from difflab.diffusion.parameterization import eps_from_x0
+
 
 def respaced_timesteps(timesteps: int, steps: int) -> torch.Tensor:
     """`steps` integer timesteps evenly spread from T-1 down to 0, [steps] int64, strictly decreasing."""
@@ -39,15 +41,21 @@ def sample_reverse(
     large_variance: bool = False,
     callback: Callable | None = None,
     progress: bool = False,
+    clip_x0: bool = False,
 ) -> torch.Tensor:
     """Run the recursion from x = x_{timesteps[0]} [N x C x H x W]; returns x0 [N x C x H x W].
 
     noise(shape) gives [N x *shape] standard normal draws; callback(i, t, x_t, x0_hat) sees every step.
+    clip_x0 clamps x0_hat to the data range [-1, 1] and re-derives eps_hat from it (Ho et al. 2020's sampler):
+    at the noisiest steps x0_hat = (x_t - sigma eps_hat) / alpha divides the network's error by alpha ~ 0.
     """
     abar = denoiser.alphas_cumprod.double().cpu()
     ts = [int(t) for t in timesteps]
     for i, t in enumerate(tqdm(ts, desc="sampling", disable=not progress, leave=False)):
         x0, eps = denoiser(x, t)
+        if clip_x0:
+            x0 = x0.clamp(-1, 1)
+            eps = eps_from_x0(x, x0, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
         if callback is not None:
             callback(i, t, x, x0)
         if i == len(ts) - 1:

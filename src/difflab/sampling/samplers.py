@@ -18,6 +18,7 @@ def _check_steps(steps, what: str) -> None:
 @dataclass(frozen=True)
 class _Sampler:
     steps: int | None = None
+    clip_x0: bool = True  # clamp predictions of x0 to the data range [-1, 1] (False for unbounded data)
 
     def check(self, timesteps: int) -> None:
         """Raise ConfigError unless 1 <= steps <= T."""
@@ -39,7 +40,7 @@ class _Sampler:
         eta, large_variance = self._noise_level()
         return sample_reverse(
             denoiser, x, noise, self.timesteps(denoiser.timesteps), eta=eta, temperature=temperature,
-            large_variance=large_variance, callback=callback, progress=progress,
+            large_variance=large_variance, callback=callback, progress=progress, clip_x0=self.clip_x0,
         )
 
 
