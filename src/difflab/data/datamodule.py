@@ -43,6 +43,7 @@ class ImageDataModule(L.LightningDataModule):
         root: str | None = None,
         download: bool = False,
         name: str | None = None,
+        classes: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.name = name  # the data config's name (digits, fashion_mnist, ...): picks e.g. the FID-domain classifier
@@ -63,6 +64,11 @@ class ImageDataModule(L.LightningDataModule):
         check(num_classes is None or num_classes == found,
               f"data.num_classes={num_classes} but the data have {found} classes; set data.num_classes={found} "
               f"or null (labels unused)")
+        check(classes is None or (len(classes) > 0 and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < found for c in classes)),
+              f"data.classes={classes} is invalid; allowed: null (all) or a non-empty list of labels from 0 to "
+              f"{found - 1}")
+        self.classes = None if classes is None else sorted(set(classes))
         self.image_shape = (channels, image_size, image_size)
         self.num_classes = num_classes
         self.batch_size, self.val_fraction, self.num_workers, self.seed = batch_size, val_fraction, num_workers, seed
@@ -74,7 +80,7 @@ class ImageDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        train, test = self.source.load()
+        train, test = (keep_classes(d, self.classes) for d in self.source.load())
         keep, held = split_indices(len(train), self.val_fraction, self.seed)
         check(len(keep) >= self.batch_size,
               f"data.batch_size={self.batch_size} exceeds the {len(keep)} training images left after "
@@ -99,6 +105,15 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset, **kwargs) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, **kwargs)
+
+
+def keep_classes(dataset: Dataset, classes: list[int] | None) -> Dataset:
+    """The items of `dataset` whose label is in `classes` (all when None); one-class training uses this."""
+    if classes is None:
+        return dataset
+    labels = getattr(dataset, "labels", None)
+    labels = [int(y) for y in (labels if labels is not None else (dataset[i][1] for i in range(len(dataset))))]
+    return Subset(dataset, [i for i, y in enumerate(labels) if y in classes])
 
 
 def check(ok: bool, message: str) -> None:
