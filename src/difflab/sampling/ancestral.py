@@ -42,10 +42,13 @@ def sample_reverse(
     callback: Callable | None = None,
     progress: bool = False,
     clip_x0: bool = False,
+    project: Callable | None = None,
 ) -> torch.Tensor:
     """Run the recursion from x = x_{timesteps[0]} [N x C x H x W]; returns x0 [N x C x H x W].
 
     noise(shape) gives [N x *shape] standard normal draws; callback(i, t, x_t, x0_hat) sees every step.
+    project(t_next, x) -> x edits the state after every step, t_next = -1 for the returned x0: the hook through
+    which conditioning (ILVR, inpainting) replaces what the observation fixes.
     clip_x0 clamps x0_hat to the data range [-1, 1] and re-derives eps_hat from it (Ho et al. 2020's sampler):
     at the noisiest steps x0_hat = (x_t - sigma eps_hat) / alpha divides the network's error by alpha ~ 0.
     """
@@ -59,9 +62,18 @@ def sample_reverse(
         if callback is not None:
             callback(i, t, x, x0)
         if i == len(ts) - 1:
-            return x0
-        a, b, c = ddim_coefficients(float(abar[t]), float(abar[ts[i + 1]]), eta, large_variance)
-        x = a * x0 + b * eps
-        if c > 0:
-            x = x + (temperature * c) * noise(x.shape[1:], x.dtype)
+            return x0 if project is None else project(-1, x0)
+        x = ddim_step(x0, eps, float(abar[t]), float(abar[ts[i + 1]]), eta, noise, temperature, large_variance)
+        if project is not None:
+            x = project(ts[i + 1], x)
+    return x
+
+
+def ddim_step(x0, eps, abar_t: float, abar_s: float, eta: float, noise: Callable, temperature: float = 1.0,
+              large_variance: bool = False) -> torch.Tensor:
+    """One step t -> s of the recursion from the denoiser's (x0_hat, eps_hat) at t."""
+    a, b, c = ddim_coefficients(abar_t, abar_s, eta, large_variance)
+    x = a * x0 + b * eps
+    if c > 0:
+        x = x + (temperature * c) * noise(x.shape[1:], x.dtype)
     return x

@@ -1,7 +1,10 @@
 """Samplers as small frozen configs over `sample_reverse`; conf/sampler/*.yaml instantiate these.
 
 Call: sampler(denoiser, noise, shape, temperature=1.0) -> x0 [N x *shape]. The initial x_T is the first
-draw of `noise` scaled by the temperature.
+draw of `noise` scaled by the temperature. Every sampler also takes, keyword-only:
+  x, start   begin from a given x_t at integer timestep `start` instead of noise at T-1 (SDEdit, inversion);
+             the sampler's grid then spans start..0 with the same number of steps;
+  project    project(t_next, x) -> x after every step (t_next = -1 for the output): conditioning hooks.
 """
 
 from dataclasses import dataclass
@@ -13,6 +16,12 @@ from difflab.sampling.ancestral import respaced_timesteps, sample_reverse
 def _check_steps(steps, what: str) -> None:
     if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
         raise ConfigError(f"sampler.steps={steps!r} is invalid; allowed: an integer from 1 to schedule.timesteps{what}")
+
+
+def check_start(start, T: int) -> int:
+    if not (isinstance(start, int) and not isinstance(start, bool) and 0 <= start < T):
+        raise ConfigError(f"start timestep {start!r} is invalid; allowed: an integer from 0 to {T - 1}")
+    return start
 
 
 @dataclass(frozen=True)
@@ -27,20 +36,24 @@ class _Sampler:
                 f"sampler.steps={self.steps} is invalid; allowed: an integer from 1 to schedule.timesteps={timesteps}"
             )
 
-    def timesteps(self, T: int):
+    def timesteps(self, T: int, start: int | None = None):
+        """The grid from `start` (default T-1) down to 0: steps points, at most start + 1."""
         self.check(T)
-        return respaced_timesteps(T, self.steps or T)
+        span = T if start is None else check_start(start, T) + 1
+        return respaced_timesteps(span, min(self.steps or T, span))
 
     def nfe(self, T: int) -> int:
         """Network evaluations per sample."""
         return self.steps or T
 
-    def __call__(self, denoiser, noise, shape, temperature=1.0, callback=None, progress=False):
-        x = temperature * noise(shape)
+    def __call__(self, denoiser, noise, shape, temperature=1.0, callback=None, progress=False, *,
+                 x=None, start=None, project=None):
+        timesteps = self.timesteps(denoiser.timesteps, start)
+        x = temperature * noise(shape) if x is None else x
         eta, large_variance = self._noise_level()
         return sample_reverse(
-            denoiser, x, noise, self.timesteps(denoiser.timesteps), eta=eta, temperature=temperature,
-            large_variance=large_variance, callback=callback, progress=progress, clip_x0=self.clip_x0,
+            denoiser, x, noise, timesteps, eta=eta, temperature=temperature, large_variance=large_variance,
+            callback=callback, progress=progress, clip_x0=self.clip_x0, project=project,
         )
 
 
