@@ -55,10 +55,7 @@ def sample_reverse(
     abar = denoiser.alphas_cumprod.double().cpu()
     ts = [int(t) for t in timesteps]
     for i, t in enumerate(tqdm(ts, desc="sampling", disable=not progress, leave=False)):
-        x0, eps = denoiser(x, t)
-        if clip_x0:
-            x0 = x0.clamp(-1, 1)
-            eps = eps_from_x0(x, x0, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
+        x0, eps = predict(denoiser, x, t, abar, clip_x0)
         if callback is not None:
             callback(i, t, x, x0)
         if i == len(ts) - 1:
@@ -67,6 +64,15 @@ def sample_reverse(
         if project is not None:
             x = project(ts[i + 1], x)
     return x
+
+
+def predict(denoiser: Callable, x: torch.Tensor, t: int, abar: torch.Tensor, clip_x0: bool):
+    """The denoiser's (x0_hat, eps_hat) at integer t, x0_hat clamped to [-1, 1] (and eps_hat re-derived) if asked."""
+    x0, eps = denoiser(x, t)
+    if clip_x0:
+        x0 = x0.clamp(-1, 1)
+        eps = eps_from_x0(x, x0, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
+    return x0, eps
 
 
 def ddim_step(x0, eps, abar_t: float, abar_s: float, eta: float, noise: Callable, temperature: float = 1.0,
