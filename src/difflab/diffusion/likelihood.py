@@ -26,6 +26,12 @@ from difflab.errors import ConfigError
 BIN_HALF_WIDTH = 1.0 / 255  # 8-bit levels 2k/255 - 1 lie 2/255 apart
 
 
+def to_8bit_grid(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] moved to the nearest of the 256 levels 2k/255 - 1 the bound is defined on (at most 1/255
+    away): data that are not 8-bit (digits' 17 grey levels, resized images) must be put on the grid first."""
+    return torch.round((x.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
+
+
 def normal_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
     """KL(N(mean1, exp(logvar1)) || N(mean2, exp(logvar2))) elementwise, in nats; arguments broadcast."""
     return 0.5 * ((mean1 - mean2) ** 2 * torch.exp(-logvar2) + (logvar2 - logvar1 + torch.exp(logvar1 - logvar2) - 1))

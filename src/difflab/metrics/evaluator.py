@@ -86,14 +86,18 @@ class Evaluator(nn.Module):
                 metric.update(x.to(metric.device), real=False)
 
     @torch.no_grad()
+    def update_images(self, images: torch.Tensor) -> None:
+        """Feed generated (or restored) images [N x C x H x W] in [-1, 1] that were made elsewhere."""
+        for metric in self.metrics.values():
+            metric.update(images.to(metric.device), real=False)
+
+    @torch.no_grad()
     def update_nll(self, module, images: torch.Tensor, generator: torch.Generator, progress: bool = False) -> None:
-        from difflab.diffusion.likelihood import bits_per_dim
+        from difflab.diffusion.likelihood import bits_per_dim, to_8bit_grid
 
         if self.nll is not None and len(images):
             cfg = self.nll_config
-            # The bound is for 8-bit images: put data that are not on that grid (digits' 17 grey levels, resized
-            # images) on it first, to the nearest of the 256 levels (at most 1/255 away on the [-1, 1] scale).
-            images = torch.round((images.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
+            images = to_8bit_grid(images)
             bpd = bits_per_dim(module.denoiser(), images.to(module.device), generator=generator,
                                timesteps=cfg.timesteps, variance=cfg.variance, progress=progress)
             self.nll.update(bpd)

@@ -1,0 +1,190 @@
+"""apply(cfg): run one application (conf/task/*.yaml) of a trained model on images, writing a labelled panel
+(panel.png: input | result | baselines | reference), metrics.json, scores.csv and results.npz."""
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+from tqdm.auto import tqdm
+
+from difflab.apps.result import Observation, Result
+from difflab.build import instantiate, module_from_checkpoint
+from difflab.errors import ConfigError
+from difflab.sample import pick_device
+
+SPLITS = ("test", "val", "train")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def dataset_for(cfg: DictConfig, module):
+    """The checkpoint's data (all classes unless input_classes says otherwise), set up."""
+    data_cfg = OmegaConf.create(module.config.data)
+    data_cfg.classes = cfg.get("input_classes")
+    if cfg.get("data_root"):
+        data_cfg.root = cfg.data_root
+    datamodule = instantiate(data_cfg)
+    datamodule.setup()
+    return datamodule
+
+
+def read_images(path: Path) -> torch.Tensor:
+    """One image file, or every image in a folder (sorted by name), as [N x C x H x W] in [-1, 1]."""
+    from torchvision.io import ImageReadMode, read_image
+
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ConfigError(f"input={path} holds no images; allowed: a .png/.jpg file or a folder of them")
+    images = []
+    for f in files:
+        try:
+            images.append(read_image(str(f), ImageReadMode.UNCHANGED).float() / 127.5 - 1)
+        except RuntimeError as e:
+            raise ConfigError(f"input image {f} cannot be read ({str(e).splitlines()[0]})") from None
+    shapes = {tuple(x.shape) for x in images}
+    if len(shapes) > 1:
+        raise ConfigError(f"input={path} mixes image shapes {sorted(shapes)}; allowed: images of one size")
+    return torch.stack(images)
+
+
+def load_observation(cfg: DictConfig, module, task) -> Observation:
+    """Inputs as the task expects them: clean images it degrades itself (reference known), or degraded ones."""
+    source = str(cfg.input)
+    if source in SPLITS:
+        if cfg.degraded:
+            raise ConfigError(f"degraded=true needs input=PATH to your degraded images; input={source} is clean data")
+        datamodule = dataset_for(cfg, module)
+        dataset = {"test": datamodule.test_set, "val": datamodule.val_set, "train": datamodule.train_set}[source]
+        n = len(dataset) if cfg.num_images is None else min(cfg.num_images, len(dataset))
+        items = [dataset[i] for i in range(n)]
+        x, y = torch.stack([i[0] for i in items]), torch.stack([i[1] for i in items])
+        return Observation(x=x, reference=x, labels=y, seed=cfg.seed)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ConfigError(f"input={source} does not exist; allowed: {', '.join(SPLITS)} or an image file/folder")
+    x = read_images(path)
+    if cfg.num_images is not None:
+        x = x[: cfg.num_images]
+    expected = tuple(module.image_shape)
+    if cfg.degraded and hasattr(task, "observed_shape"):
+        expected = task.observed_shape(expected)
+    if tuple(x.shape[1:]) != expected:
+        c, h, w = x.shape[1:]
+        raise ConfigError(f"input={source} has {c} channel(s) at {w}x{h} but the task needs {expected[0]} channel(s) "
+                          f"at {expected[2]}x{expected[1]}" + (" (the model's size / task.factor)" if cfg.degraded
+                                                              and expected != tuple(module.image_shape) else ""))
+    return Observation(x=x, reference=None if cfg.degraded else x, seed=cfg.seed)
+
+
+def run_batches(task, module, obs: Observation, batch_size: int, temperature: float) -> Result:
+    """The task over batches; columns and scores concatenated, per-batch metrics averaged by batch size."""
+    parts = []
+    for lo in tqdm(range(0, len(obs.x), batch_size), desc=type(task).__name__.lower()):
+        hi = min(lo + batch_size, len(obs.x))
+        part = Observation(
+            x=obs.x[lo:hi].to(module.device),
+            reference=None if obs.reference is None else obs.reference[lo:hi].to(module.device),
+            labels=None if obs.labels is None else obs.labels[lo:hi], seed=obs.seed, start_index=lo)
+        with torch.inference_mode():
+            parts.append((hi - lo, task(module, part, temperature=temperature, progress=False)))
+    first = parts[0][1]
+    total = sum(n for n, _ in parts)
+    return Result(
+        columns={k: torch.cat([r.columns[k].cpu() for _, r in parts]) for k in first.columns},
+        outputs=first.outputs,
+        scores={k: torch.cat([r.scores[k].cpu() for _, r in parts]) for k in first.scores},
+        metrics={k: v if all(r.metrics[k] == v for _, r in parts) else sum(n * r.metrics[k] for n, r in parts) / total
+                 for k, v in first.metrics.items()},
+    )
+
+
+def fid_domain(cfg: DictConfig, module, result: Result) -> dict[str, float]:
+    """FID-domain of every output column against the checkpoint's test images."""
+    from difflab.metrics.evaluator import build_evaluator, real_images
+
+    datamodule = dataset_for(cfg, module)
+    real = datamodule.test_set
+    with open_dict(cfg):
+        cfg.metrics.domain_weights = cfg.metrics.get("domain_weights") or datamodule.name
+    n = len(next(iter(result.columns.values())))
+    evaluator = build_evaluator(cfg.metrics, n, len(real), seed=cfg.seed)
+    for batch in real_images(real, range(len(real))):
+        evaluator.update_real(batch)
+    out = {}
+    for name in result.outputs:
+        evaluator.update_images(result.columns[name])
+        out[f"fid_domain_{name}"] = evaluator.compute()["fid"]
+    return out
+
+
+def save_panel(result: Result, path: Path, rows: int) -> None:
+    """Rows = images, columns = result.columns with their names on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from difflab.callbacks.images import to_unit
+
+    names = list(result.columns)
+    n = min(rows, len(result.columns[names[0]]))
+    fig, axes = plt.subplots(n, len(names), figsize=(1.3 * len(names), 1.3 * n + 0.3), squeeze=False)
+    for j, name in enumerate(names):
+        images = to_unit(result.columns[name][:n])
+        for i in range(n):
+            ax = axes[i][j]
+            image = images[i].permute(1, 2, 0).numpy()
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, vmin=0, vmax=1, interpolation="nearest",
+                      cmap="inferno" if name.endswith("map") else "gray")  # score maps as heat
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name.replace("_", " "), fontsize=8)
+    fig.tight_layout(pad=0.2)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(cfg: DictConfig, result: Result, report: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    save_panel(result, out / "panel.png", cfg.panel_rows)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    if result.scores:
+        with open(out / "scores.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["index", *result.scores])
+            for i, row in enumerate(zip(*(v.tolist() for v in result.scores.values()))):
+                writer.writerow([i, *row])
+    torch.save({k: v.half() for k, v in result.columns.items()}, out / "results.pt")
+
+
+def apply(cfg: DictConfig) -> dict:
+    if not (isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0):
+        raise ConfigError(f"temperature={cfg.temperature} is invalid; allowed: a number > 0")
+    if cfg.num_images is not None and not (isinstance(cfg.num_images, int) and cfg.num_images >= 1):
+        raise ConfigError(f"num_images={cfg.num_images} is invalid; allowed: an integer >= 1 or null (all)")
+    task = instantiate(cfg.task)
+    if cfg.get("sampler") and hasattr(task, "sampler"):  # sampler=ddpm picks the reverse process of the task
+        task = dataclasses.replace(task, sampler=instantiate(cfg.sampler))
+    module = module_from_checkpoint(cfg.ckpt, key="ckpt").to(pick_device(cfg.device))
+    obs = load_observation(cfg, module, task)
+    task.check(module, obs)  # every refusal happens here, before any sampling
+    result = run_batches(task, module, obs, cfg.batch_size, cfg.temperature)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {**result.metrics, **{k: float(v.float().mean()) for k, v in result.scores.items()}}
+    if hasattr(task, "summarize"):
+        metrics.update(task.summarize(module, result, obs.labels, out))
+    if cfg.fid and obs.reference is not None and str(cfg.input) in SPLITS:
+        metrics.update(fid_domain(cfg, module, result))
+    report = {"task": cfg.task.get("_target_", "").rsplit(".", 1)[-1], "ckpt": str(cfg.ckpt), "input": str(cfg.input),
+              "num_images": len(obs.x), "temperature": cfg.temperature, "seed": cfg.seed,
+              "columns": list(result.columns), "task_config": OmegaConf.to_container(cfg.task, resolve=True),
+              "metrics": metrics, "figures": {k: str(v) for k, v in result.figures.items()}}
+    write_outputs(cfg, result, report, out)
+    width = max(map(len, metrics))
+    print("\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}"
+                    for k, v in metrics.items()))
+    print(f"wrote {out / 'panel.png'} and {out / 'metrics.json'}")
+    return report
