@@ -3,5 +3,6 @@
 from difflab.sampling.ancestral import respaced_timesteps, sample_reverse
 from difflab.sampling.noise import make_noise
 from difflab.sampling.samplers import DDIM, DDPM
+from difflab.sampling.solvers import DPMSolverPP2M, Heun
 
-__all__ = ["DDIM", "DDPM", "make_noise", "respaced_timesteps", "sample_reverse"]
+__all__ = ["DDIM", "DDPM", "DPMSolverPP2M", "Heun", "make_noise", "respaced_timesteps", "sample_reverse"]

@@ -1,0 +1,235 @@
+"""DPM-Solver++(2M) and Heun against closed forms: for data N(m, s^2) per pixel the exact denoiser is known, the
+probability-flow ODE maps the noise to the data exactly, and each solver's map is affine and can be written out."""
+
+import hydra
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from difflab.diffusion import CosineSchedule, Denoiser, Epsilon, LinearSchedule
+from difflab.diffusion.gaussian import GaussianDataNet
+from difflab.errors import ConfigError
+from difflab.module import DiffusionModule
+from difflab.sampling import DDIM, DPMSolverPP2M, Heun, make_noise, respaced_timesteps
+from difflab.sampling.grids import SPACING_NAMES
+from difflab.train import train
+from tests.conftest import CONF, compose_train
+
+M, S = 0.1, 0.25
+SHAPE = (1, 32, 32)
+SCHEDULES = [LinearSchedule(), CosineSchedule()]
+SCHEDULE_IDS = ["linear", "cosine"]
+
+
+def exact_denoiser(schedule, mean=M, std=S) -> Denoiser:
+    abar = schedule.alphas_cumprod
+    return Denoiser(GaussianDataNet(abar, Epsilon(), mean, std), abar, Epsilon())
+
+
+def exact_module(schedule, sampler) -> DiffusionModule:
+    net = GaussianDataNet(schedule.alphas_cumprod, Epsilon(), M, S)
+    return DiffusionModule(net, schedule, Epsilon(), SHAPE, sampler=sampler)
+
+
+def posterior_mean(x, alpha, sigma):
+    return M + alpha * S**2 / (alpha**2 * S**2 + sigma**2) * (x - alpha * M)
+
+
+def dpmpp_reference(abar: torch.Tensor, ts: list[int], x: torch.Tensor) -> torch.Tensor:
+    """Lu et al. 2022, Algorithm 2, in float64 on the paper's own formulas (written apart from the package)."""
+    alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
+    lam = torch.log(alpha / sigma)
+    x, x0_prev = x.double(), None
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
+        x0 = posterior_mean(x, alpha[t], sigma[t])
+        h = lam[s] - lam[t]
+        r = (lam[t] - lam[ts[i - 1]]) / h if i > 0 else None  # r_i = h_{i-1} / h_i
+        d = x0 if i == 0 else (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * x0_prev
+        x, x0_prev = sigma[s] / sigma[t] * x - alpha[s] * torch.expm1(-h) * d, x0
+    return posterior_mean(x, alpha[ts[-1]], sigma[ts[-1]])
+
+
+def heun_reference(abar: torch.Tensor, ts: list[int], x: torch.Tensor) -> torch.Tensor:
+    """Karras et al. 2022, Algorithm 1 (S_churn = 0) on y = x / alpha with sigma = sqrt((1 - abar) / abar)."""
+    sigmas = [((1 - abar[t]) / abar[t]).sqrt().item() for t in ts] + [0.0]
+    denoise = lambda y, sg: M + S**2 / (S**2 + sg**2) * (y - M)  # noqa: E731  E[x0 | y] for the Gaussian
+    y = x.double() / abar[ts[0]].sqrt()
+    for sg, sg_next in zip(sigmas[:-1], sigmas[1:]):
+        d = (y - denoise(y, sg)) / sg
+        y_next = y + (sg_next - sg) * d
+        if sg_next > 0:
+            y_next = y + (sg_next - sg) * (d + (y_next - denoise(y_next, sg_next)) / sg_next) / 2
+        y = y_next
+    return y
+
+
+def exact_map(sampler, schedule) -> tuple[float, float]:
+    """(slope, offset) of the sampler's affine map from x_T to x0, run in float64 on x_T = 0 and 1."""
+    x = torch.tensor([0.0, 1.0], dtype=torch.float64).reshape(2, 1, 1, 1)
+    out = sampler(exact_denoiser(schedule), None, (1, 1, 1), x=x, start=schedule.timesteps - 1).flatten()
+    return float(out[1] - out[0]), float(out[0])
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
+@pytest.mark.parametrize("nfe", [10, 20])
+def test_dpmpp_reaches_data_moments_in_few_steps(schedule, nfe):
+    sampler = DPMSolverPP2M(steps=nfe, clip_x0=False)
+    assert sampler.nfe(schedule.timesteps) == nfe
+    x = exact_module(schedule, sampler).sample(64, seed=0)
+    noise = make_noise(64, 0)(SHAPE)
+    ts = sampler.timesteps(schedule.timesteps, alphas_cumprod=schedule.alphas_cumprod).tolist()
+    torch.testing.assert_close(x.double(), dpmpp_reference(schedule.alphas_cumprod, ts, noise), rtol=1e-4, atol=1e-5)
+    slope, offset = exact_map(sampler, schedule)
+    print(f"dpm++ {nfe} NFE: std / s - 1 = {slope / S - 1:+.4f} (exact map), {x.std().item() / S - 1:+.4f} (sample)")
+    assert slope == pytest.approx(S, rel=0.03) and offset == pytest.approx(M, rel=0.01)
+    assert x.std().item() == pytest.approx(S, rel=0.03) and x.mean().item() == pytest.approx(M, abs=0.01)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
+def test_heun_converges_to_data_moments(schedule):
+    errors = [abs(exact_map(Heun(steps=n, clip_x0=False), schedule)[0] / S - 1) for n in (10, 20, 50, 100)]
+    print("heun |std / s - 1| at NFE 19, 39, 99, 199:", [f"{e:.4f}" for e in errors])
+    assert all(a > b for a, b in zip(errors, errors[1:]))
+    sampler = Heun(steps=100, clip_x0=False)
+    assert sampler.nfe(schedule.timesteps) == 199
+    x = exact_module(schedule, sampler).sample(16, seed=1)
+    ts = sampler.timesteps(schedule.timesteps, alphas_cumprod=schedule.alphas_cumprod).tolist()
+    torch.testing.assert_close(x.double(), heun_reference(schedule.alphas_cumprod, ts, make_noise(16, 1)(SHAPE)),
+                               rtol=1e-4, atol=1e-5)
+    assert errors[-1] < 0.02 and x.std().item() == pytest.approx(S, rel=0.02)
+
+
+def test_dpmpp_first_step_is_ddim():
+    """With one step the multistep term is unused: DPM-Solver++ is DDIM (Lu et al. 2022, Sec. 4.1)."""
+    module = exact_module(LinearSchedule(), DDIM(steps=2, clip_x0=False))
+    dpmpp = DPMSolverPP2M(steps=2, spacing="uniform", clip_x0=False)
+    torch.testing.assert_close(module.sample(4, seed=2, sampler=dpmpp), module.sample(4, seed=2))
+
+
+@pytest.mark.parametrize("sampler", [DPMSolverPP2M(steps=10, clip_x0=False), Heun(steps=25, clip_x0=False)],
+                         ids=["dpmpp", "heun"])
+@pytest.mark.parametrize("tau", [0.5, 1.3])
+def test_temperature_scales_the_initial_noise_only(sampler, tau):
+    module = exact_module(LinearSchedule(), sampler)
+    assert module.sample(64, seed=3, temperature=tau).std().item() == pytest.approx(
+        tau * module.sample(64, seed=3).std().item(), rel=0.02)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
+@pytest.mark.parametrize("spacing", SPACING_NAMES)
+def test_grids_have_exactly_steps_distinct_points(schedule, spacing):
+    sampler = Heun(spacing=spacing)
+    for start in (999, 40):
+        for steps in (1, 2, 7, 41, 1000):
+            ts = Heun(steps=steps, spacing=spacing).timesteps(1000, start, schedule.alphas_cumprod).tolist()
+            assert len(ts) == min(steps, start + 1) and ts[0] == start and (steps == 1 or ts[-1] == 0)
+            assert all(a > b for a, b in zip(ts, ts[1:]))
+    if spacing == "uniform":
+        assert sampler.timesteps(1000).tolist() == respaced_timesteps(1000, 18).tolist()
+
+
+class CountingDenoiser:
+    """The exact denoiser, recording every call's (t, x_t)."""
+
+    def __init__(self, schedule):
+        self.inner, self.calls = exact_denoiser(schedule), []
+        self.alphas_cumprod, self.timesteps = self.inner.alphas_cumprod, self.inner.timesteps
+
+    def __call__(self, x, t):
+        self.calls.append((t, x.clone()))
+        return self.inner(x, t)
+
+
+SAMPLERS = [DPMSolverPP2M, Heun]
+
+
+@pytest.mark.parametrize("make", SAMPLERS, ids=lambda c: c.__name__)
+def test_nfe_and_callback_count_network_calls(make):
+    for steps in (1, 2, 3, 8, 20):
+        sampler, denoiser, seen = make(steps=steps), CountingDenoiser(LinearSchedule()), []
+        sampler(denoiser, make_noise(2, 0), (1, 2, 2), callback=lambda i, t, x, x0: seen.append((i, t)))
+        assert len(denoiser.calls) == sampler.nfe(1000) == len(seen)
+        assert [i for i, _ in seen] == list(range(len(seen))) and [t for t, _ in denoiser.calls] == [t for _, t in seen]
+
+
+@pytest.mark.parametrize("make", SAMPLERS, ids=lambda c: c.__name__)
+def test_start_from_a_given_state(make):
+    """SDEdit's use: from an exact x_t at t = 300 the same number of steps reaches the data; a start below the number
+    of steps leaves fewer timesteps, hence fewer evaluations."""
+    schedule, start = LinearSchedule(), 300
+    sampler, denoiser = make(steps=20, clip_x0=False), CountingDenoiser(schedule)
+    alpha, sigma = schedule.alphas_cumprod[start].sqrt().item(), (1 - schedule.alphas_cumprod[start]).sqrt().item()
+    g = torch.Generator().manual_seed(4)
+    x_t = alpha * (M + S * torch.randn(64, *SHAPE, generator=g)) + sigma * torch.randn(64, *SHAPE, generator=g)
+    x = sampler(denoiser, None, SHAPE, x=x_t, start=start)
+    assert denoiser.calls[0][0] == start and torch.equal(denoiser.calls[0][1], x_t)
+    assert len(denoiser.calls) == sampler.nfe(1000)
+    assert x.std().item() == pytest.approx(S, rel=0.03) and x.mean().item() == pytest.approx(M, abs=0.01)
+    denoiser.calls.clear()
+    sampler(denoiser, None, SHAPE, x=x_t, start=5)
+    assert sampler.timesteps(1000, 5, schedule.alphas_cumprod).tolist() == [5, 4, 3, 2, 1, 0]
+    assert len(denoiser.calls) == make(steps=6).nfe(1000) < sampler.nfe(1000)
+
+
+@pytest.mark.parametrize("make", SAMPLERS, ids=lambda c: c.__name__)
+def test_project_sees_model_scale_states_and_is_honoured(make):
+    schedule, fixed = LinearSchedule(), torch.full((8, *SHAPE), 0.3)
+    sampler, denoiser, seen = make(steps=10, clip_x0=False), CountingDenoiser(schedule), []
+
+    def project(t, x):
+        seen.append((t, x.std().item()))
+        return fixed if t >= 0 else x + 1
+
+    out = sampler(denoiser, make_noise(8, 5), SHAPE, project=project)
+    ts = sampler.timesteps(1000, alphas_cumprod=schedule.alphas_cumprod).tolist()
+    assert [t for t, _ in seen] == ts[1:] + [-1]
+    assert [t for t, x in denoiser.calls if torch.equal(x, fixed)] == ts[1:]  # every step went on from `fixed`
+    torch.testing.assert_close(out, denoiser.inner(fixed, 0)[0] + 1)
+    # with an identity hook the state keeps the marginal std of x_t, sqrt(abar s^2 + 1 - abar), not x_t / alpha's
+    seen.clear()
+    make(steps=30, clip_x0=False)(denoiser, make_noise(64, 6), SHAPE,
+                                  project=lambda t, x: (seen.append((t, x.std().item())), x)[1])
+    abar = schedule.alphas_cumprod
+    for t, std in seen[:-1]:
+        assert std == pytest.approx((abar[t] * S**2 + 1 - abar[t]).sqrt().item(), rel=0.1)
+
+
+@pytest.mark.parametrize("make", SAMPLERS, ids=lambda c: c.__name__)
+def test_clip_x0_keeps_predictions_in_the_data_range(make):
+    denoiser, x0s = exact_denoiser(LinearSchedule(), mean=0.0, std=1.0), []
+    make(steps=5)(denoiser, make_noise(8, 7), SHAPE, callback=lambda i, t, x, x0: x0s.append(x0))
+    assert all(x0.abs().max() <= 1 for x0 in x0s)
+    out = make(steps=5, clip_x0=False)(denoiser, make_noise(8, 7), SHAPE)
+    assert out.abs().max() > 1  # N(0, 1) data leave [-1, 1]: the option does change the result
+
+
+@pytest.mark.parametrize("make", SAMPLERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("kwargs,key", [({"steps": 0}, "sampler.steps=0"), ({"steps": 2.5}, "sampler.steps=2.5"),
+                                        ({"steps": True}, "sampler.steps=True"),
+                                        ({"spacing": "cosine"}, "sampler.spacing='cosine'")])
+def test_bad_values_raise_one_line_config_errors(make, kwargs, key):
+    with pytest.raises(ConfigError, match="allowed") as err:
+        make(**kwargs)
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("make", SAMPLERS, ids=lambda c: c.__name__)
+def test_steps_and_start_beyond_the_schedule_are_refused(make):
+    for call in (lambda: make(steps=20).check(10), lambda: make(steps=5).timesteps(10, start=10)):
+        with pytest.raises(ConfigError, match="allowed") as err:
+            call()
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name,cls", [("dpmpp_2m", DPMSolverPP2M), ("heun", Heun)])
+def test_sampler_configs_instantiate(name, cls):
+    sampler = hydra.utils.instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml"))
+    assert type(sampler) is cls and sampler.clip_x0 and sampler.spacing == "logsnr"
+
+
+@pytest.mark.parametrize("name", ["dpmpp_2m", "heun"])
+def test_train_and_sample_with_the_solver(tmp_path, name):
+    train(compose_train(tmp_path, f"sampler={name}", "sampler.steps=4", "final_samples=4", "logger=none",
+                        "callbacks.trajectory.every_n_steps=2"))
+    assert (tmp_path / "samples.png").is_file()
+    assert any((tmp_path / "trajectories").glob("*.png"))  # the callback saw every evaluation (nfe frames)
