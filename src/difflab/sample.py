@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from difflab.build import instantiate, module_from_checkpoint
 from difflab.callbacks.images import save_grid, to_unit
@@ -19,23 +19,47 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def class_labels(classes, num_classes: int | None, per_class: int) -> torch.Tensor | None:
+    """Labels [len(classes) * per_class], `per_class` of each class in turn, for guidance.classes: null (no
+    labels), `all` (0..num_classes-1) or a list of labels. Ranges are checked by DiffusionModule.sample."""
+    if classes is None:
+        return None
+    if classes == "all":
+        if num_classes is None:
+            raise ConfigError("guidance.classes=all needs a class-conditional model (model.num_classes set); "
+                              "this checkpoint is unconditional")
+        classes = range(num_classes)
+    elif not (isinstance(classes, ListConfig | list | tuple) and len(classes) > 0
+              and all(isinstance(c, int) and not isinstance(c, bool) for c in classes)):
+        raise ConfigError(f"guidance.classes={classes} is invalid; allowed: null, all, or a list of class labels "
+                          "such as [0,1,2]")
+    return torch.tensor(list(classes)).repeat_interleave(per_class)
+
+
 def sample(cfg: DictConfig) -> Path:
-    """Write grid.png and samples.npz (uint8 images [N x H x W x C] and the float samples) to cfg.paths.output_dir."""
+    """Write grid.png and samples.npz (uint8 images [N x H x W x C] and the float samples) to cfg.paths.output_dir.
+
+    With guidance.classes, num_samples images are drawn per class, one grid row per class, and samples.npz also
+    holds their `labels`; guidance.scale guides them (classifier-free guidance, difflab.diffusion.guidance).
+    """
     if not (isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0):
         raise ConfigError(f"temperature={cfg.temperature} is invalid; allowed: a number > 0")
     if not (isinstance(cfg.num_samples, int) and cfg.num_samples >= 1):
         raise ConfigError(f"num_samples={cfg.num_samples} is invalid; allowed: an integer >= 1")
+    guidance = cfg.get("guidance") or {}
     module = module_from_checkpoint(cfg.ckpt, key="ckpt").to(pick_device(cfg.device))
     sampler = instantiate(cfg.sampler) if cfg.get("sampler") else None
     (sampler or module.sampler).check(module.timesteps)
+    y = class_labels(guidance.get("classes"), module.num_classes, cfg.num_samples)
     x = module.sample(
-        cfg.num_samples, sampler=sampler, temperature=cfg.temperature, seed=cfg.seed,
-        batch_size=cfg.batch_size, progress=True,
+        cfg.num_samples if y is None else len(y), sampler=sampler, temperature=cfg.temperature, seed=cfg.seed,
+        y=y, guidance_scale=guidance.get("scale"), batch_size=cfg.batch_size, progress=True,
     ).cpu()
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_grid(x, out / "grid.png")
+    save_grid(x, out / "grid.png", nrow=None if y is None else cfg.num_samples)
     images = (to_unit(x) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    np.savez_compressed(out / "samples.npz", images=images, samples=x.numpy())
+    labels = {} if y is None else {"labels": y.numpy()}
+    np.savez_compressed(out / "samples.npz", images=images, samples=x.numpy(), **labels)
     print(f"wrote {len(x)} samples to {out / 'samples.npz'} and a grid to {out / 'grid.png'}")
     return out
