@@ -1,5 +1,7 @@
 """Degradations, their simple baselines, and image-quality helpers; images [N x C x H x W] in [-1, 1]."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
@@ -21,10 +23,11 @@ def bicubic(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def blur(x: torch.Tensor, std: float) -> torch.Tensor:
-    """Gaussian blur with standard deviation `std` pixels (kernel 2 * ceil(3 std) + 1); std 0 = identity."""
+    """Gaussian blur with standard deviation `std` pixels (kernel 2 * ceil(3 std) + 1, at most what reflection at
+    the border allows); std 0 = identity."""
     if std <= 0:
         return x
-    size = 2 * int(torch.ceil(torch.tensor(3 * std))) + 1
+    size = 2 * min(math.ceil(3 * std), min(x.shape[-2:]) - 1) + 1
     return TF.gaussian_blur(x, [size, size], [std, std])
 
 

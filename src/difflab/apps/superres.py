@@ -13,22 +13,34 @@ from difflab.errors import ConfigError
 from difflab.sampling.noise import make_noise
 
 
-def ilvr_projection(low: torch.Tensor, factor: int, alphas_cumprod: torch.Tensor, noise):
+def ilvr_projection(low: torch.Tensor, factor: int, alphas_cumprod: torch.Tensor, noise, clip: bool = False):
     """project(t, x) for the samplers: x - up(down(x)) + up(y_t), y_t the low-res image noised to level t.
 
     down(x_t) of a clean image with down(x0) = low is alpha low + sigma down(eps): its noise is the downsampled
-    full-resolution noise, which `noise` supplies; at t = -1 (the output) y is the input itself."""
+    full-resolution noise, which `noise` supplies; at t = -1 (the output) y is the input itself (and with `clip`
+    the output is also kept in the data range [-1, 1])."""
     abar = alphas_cumprod.double().cpu()
 
     def project(t: int, x: torch.Tensor) -> torch.Tensor:
         if t < 0:
-            y = low
-        else:
-            eps = downsample(noise(x.shape[1:], x.dtype), factor)
-            y = diffuse(low, eps, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
-        return x - upsample(downsample(x, factor), factor) + upsample(y, factor)
+            return consistent_in_range(x, low, factor) if clip else replace_low(x, low, factor)
+        eps = downsample(noise(x.shape[1:], x.dtype), factor)
+        return replace_low(x, diffuse(low, eps, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item()), factor)
 
     return project
+
+
+def replace_low(x: torch.Tensor, low: torch.Tensor, factor: int) -> torch.Tensor:
+    """x with its block means swapped for `low`: downsample(result) = low exactly."""
+    return x - upsample(downsample(x, factor), factor) + upsample(low, factor)
+
+
+def consistent_in_range(x: torch.Tensor, low: torch.Tensor, factor: int, iterations: int = 100) -> torch.Tensor:
+    """The output both in [-1, 1] and downsampling to `low`, by alternating projections onto the two convex sets
+    (they meet: upsample(low) lies in both). Clamping alone after replace_low would break the consistency."""
+    for _ in range(iterations):
+        x = replace_low(x, low, factor).clamp(-1, 1)
+    return x
 
 
 @dataclass(frozen=True)
@@ -64,8 +76,8 @@ class SuperResolution:
         n, shape = len(low), tuple(module.image_shape)
         noise = make_noise(n, obs.seed, obs.start_index, low.device)
         sampler = self.sampler or module.sampler
-        project = ilvr_projection(low, self.factor, module.alphas_cumprod, noise)
-        out = sampler(module.denoiser(), noise, shape, temperature, progress=progress, project=project).clamp(-1, 1)
+        project = ilvr_projection(low, self.factor, module.alphas_cumprod, noise, clip=True)
+        out = sampler(module.denoiser(), noise, shape, temperature, progress=progress, project=project)
         columns = {"input": upsample(low, self.factor), "result": out, "bicubic": bicubic(low, self.factor)}
         consistency = (downsample(out, self.factor) - low).abs().flatten(1).mean(1)
         result = Result(columns, outputs=["result", "bicubic"], scores={"consistency_mae": consistency},

@@ -1,0 +1,78 @@
+"""src/apply.py end to end on a tiny trained checkpoint (digits 8x8), and its refusals of bad input."""
+
+import json
+
+import pytest
+import torch
+from torchvision.io import write_png
+
+from tests.conftest import run_cli
+
+FAST = {
+    "inpaint": ["task.steps=6", "task.jump_length=2", "task.resample=2"],
+    "superres": ["task.factor=2"],
+    "denoise": ["task.sigma=0.2"],
+    "anomaly": ["task.bpd_timesteps=2", "task.steps=3", "task.normal_classes=[0]"],
+}
+
+
+@pytest.mark.parametrize("task", list(FAST))
+def test_each_task_writes_a_panel_and_metrics(trained_ckpt, tmp_path, task):
+    out = tmp_path / task
+    done = run_cli("apply", f"task={task}", f"ckpt={trained_ckpt}", "num_images=12", "batch_size=8",
+                   f"hydra.run.dir={out}", *FAST[task])
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["num_images"] == 12 and (out / "panel.png").stat().st_size > 0
+    metrics = report["metrics"]
+    if task == "inpaint":
+        assert metrics["known_max_abs_change"] == 0.0 and "psnr_masked_result" in metrics
+    if task == "superres":
+        assert metrics["consistency_mae"] < 0.02 and "psnr_bicubic" in metrics
+    if task == "denoise":
+        assert {"psnr_tweedie", "psnr_sdedit", "psnr_blur", "blur_std"} <= set(metrics)
+    if task == "anomaly":
+        assert 0 <= metrics["auroc_reconstruction"] <= 1 and (out / "anomaly.png").is_file()
+
+
+def test_degraded_inputs_from_files(trained_ckpt, tmp_path):
+    low = (torch.rand(3, 1, 4, 4) * 255).to(torch.uint8)
+    (tmp_path / "low").mkdir()
+    for i, image in enumerate(low):
+        write_png(image, str(tmp_path / "low" / f"{i}.png"))
+    out = tmp_path / "out"
+    done = run_cli("apply", "task=superres", f"ckpt={trained_ckpt}", f"input={tmp_path / 'low'}", "degraded=true",
+                   f"hydra.run.dir={out}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["columns"] == ["input", "result", "bicubic"] and report["metrics"]["consistency_mae"] < 0.02
+
+
+def _png(path, channels, size):
+    write_png(torch.zeros(channels, size, size, dtype=torch.uint8), str(path))
+    return path
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda d: ["task=superres", "task.factor=3"], "task.factor=3 does not divide the model's image size 8x8; "
+                                                   "allowed: 2, 4, 8"),
+    (lambda d: ["task=denoise", "task.sigma=-0.1"], "task.sigma=-0.1 is invalid"),
+    (lambda d: ["task=inpaint", "task/mask=file", f"task.mask.path={_png(d / 'm.png', 1, 16)}"],
+     "is 16x16 but the model makes 8x8 images"),
+    (lambda d: ["task=denoise", f"input={_png(d / 'rgb.png', 3, 8)}"], "has 3 channel(s) at 8x8 but the task needs "
+                                                                       "1 channel(s) at 8x8"),
+    (lambda d: ["task=superres", f"input={_png(d / 'big.png', 1, 8)}", "degraded=true"],
+     "needs 1 channel(s) at 4x4 (the model's size / task.factor)"),
+    (lambda d: ["task=denoise", f"input={d / 'missing.png'}"], "does not exist"),
+    (lambda d: ["task=denoise", "degraded=true"], "degraded=true needs input=PATH"),
+    (lambda d: ["task=anomaly", "task.normal_classes=[12]"], "task.normal_classes=[12] is invalid"),
+    (lambda d: ["task=foo"], "task=foo is not a known option"),
+    (lambda d: ["task=inpaint", "temperature=0"], "temperature=0 is invalid"),
+])
+def test_bad_input_is_one_line_before_sampling(trained_ckpt, tmp_path, make_args, message):
+    out = tmp_path / "out"
+    done = run_cli("apply", f"ckpt={trained_ckpt}", f"hydra.run.dir={out}", *make_args(tmp_path))
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], done.stderr[-2000:]
+    assert not (out / "panel.png").exists()
