@@ -13,6 +13,7 @@ FAST = {
     "superres": ["task.factor=2"],
     "denoise": ["task.sigma=0.2"],
     "anomaly": ["task.bpd_timesteps=2", "task.steps=3", "task.normal_classes=[0]"],
+    "invert": ["task.steps=5"],
 }
 
 
@@ -31,6 +32,8 @@ def test_each_task_writes_a_panel_and_metrics(trained_ckpt, tmp_path, task):
         assert metrics["consistency_mae"] < 0.02 and "psnr_bicubic" in metrics
     if task == "denoise":
         assert {"psnr_tweedie", "psnr_sdedit", "psnr_blur", "blur_std"} <= set(metrics)
+    if task == "invert":
+        assert metrics["psnr_exact"] >= metrics["psnr_ddim"] - 1e-3 and {"code_std_exact", "code_mean_ddim"} <= set(metrics)
     if task == "anomaly":
         assert 0 <= metrics["auroc_reconstruction"] <= 1 and (out / "anomaly.png").is_file()
 
@@ -67,6 +70,7 @@ def _png(path, channels, size):
     (lambda d: ["task=denoise", "degraded=true"], "degraded=true needs input=PATH"),
     (lambda d: ["task=anomaly", "task.normal_classes=[12]"], "task.normal_classes=[12] is invalid"),
     (lambda d: ["task=foo"], "task=foo is not a known option"),
+    (lambda d: ["task=invert", "task.method=edict"], "task.method='edict' is invalid; allowed: exact, ddim, both"),
     (lambda d: ["task=inpaint", "temperature=0"], "temperature=0 is invalid"),
 ])
 def test_bad_input_is_one_line_before_sampling(trained_ckpt, tmp_path, make_args, message):
