@@ -99,3 +99,16 @@ def test_sdedit_samples_the_posterior(gaussian):
     gain = S**2 / (S**2 + sigma**2)
     assert out.mean().item() == pytest.approx(M + gain * (0.5 - M), abs=0.01)
     assert out.std().item() == pytest.approx((gain * sigma**2) ** 0.5, rel=0.06)  # posterior std
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.5])
+def test_temperature_scales_what_applications_invent(gaussian, tau):
+    # Fill a fully unknown image with 100-step DDIM-style RePaint (eta = 0): the spread of what is generated
+    # scales with the temperature like the sampler's own.
+    image = torch.zeros(64, 1, 16, 16)
+    known = torch.zeros(64, 1, 16, 16, dtype=torch.bool)
+    base = repaint(gaussian.denoiser(), image, known, make_noise(64, 0), steps=100, eta=0.0, resample=1,
+                   clip_x0=False)
+    hot = repaint(gaussian.denoiser(), image, known, make_noise(64, 0), steps=100, eta=0.0, resample=1,
+                  clip_x0=False, temperature=tau)
+    assert (hot - M).std().item() == pytest.approx(tau * (base - M).std().item(), rel=0.02)
