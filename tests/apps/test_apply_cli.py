@@ -4,9 +4,18 @@ import json
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from torchvision.io import write_png
 
-from tests.conftest import run_cli
+from difflab.apply import apply
+from difflab.cli import config_error_in
+from difflab.errors import ConfigError
+from tests.conftest import CONF, run_cli
+
+
+def compose_apply(*overrides):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("apply", overrides=list(overrides))
 
 FAST = {
     "inpaint": ["task.steps=6", "task.jump_length=2", "task.resample=2"],
@@ -20,9 +29,8 @@ FAST = {
 @pytest.mark.parametrize("task", list(FAST))
 def test_each_task_writes_a_panel_and_metrics(trained_ckpt, tmp_path, task):
     out = tmp_path / task
-    done = run_cli("apply", f"task={task}", f"ckpt={trained_ckpt}", "num_images=12", "batch_size=8",
-                   f"hydra.run.dir={out}", *FAST[task])
-    assert done.returncode == 0, done.stderr[-2000:]
+    apply(compose_apply(f"task={task}", f"ckpt={trained_ckpt}", "num_images=12", "batch_size=8",
+                        f"paths.output_dir={out}", *FAST[task]))
     report = json.loads((out / "metrics.json").read_text())
     assert report["num_images"] == 12 and (out / "panel.png").stat().st_size > 0
     metrics = report["metrics"]
@@ -69,14 +77,27 @@ def _png(path, channels, size):
     (lambda d: ["task=denoise", f"input={d / 'missing.png'}"], "does not exist"),
     (lambda d: ["task=denoise", "degraded=true"], "degraded=true needs input=PATH"),
     (lambda d: ["task=anomaly", "task.normal_classes=[12]"], "task.normal_classes=[12] is invalid"),
-    (lambda d: ["task=foo"], "task=foo is not a known option"),
     (lambda d: ["task=invert", "task.method=edict"], "task.method='edict' is invalid; allowed: exact, ddim, both"),
     (lambda d: ["task=inpaint", "temperature=0"], "temperature=0 is invalid"),
 ])
-def test_bad_input_is_one_line_before_sampling(trained_ckpt, tmp_path, make_args, message):
+def test_bad_input_is_refused_before_sampling(trained_ckpt, tmp_path, make_args, message, monkeypatch):
     out = tmp_path / "out"
-    done = run_cli("apply", f"ckpt={trained_ckpt}", f"hydra.run.dir={out}", *make_args(tmp_path))
+    import difflab.apply
+
+    monkeypatch.setattr(difflab.apply, "run_batches", lambda *a, **k: pytest.fail("sampling started"))
+    with pytest.raises(Exception) as error:  # instantiate wraps a task's ConfigError; the command unwraps it
+        apply(compose_apply(f"ckpt={trained_ckpt}", f"paths.output_dir={out}", *make_args(tmp_path)))
+    cause = config_error_in(error.value)
+    assert isinstance(cause, ConfigError) and message in str(cause) and "\n" not in str(cause)
+    assert not (out / "panel.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["task=foo"], "task=foo is not a known option"),
+    (["task=superres", "task.factor=3"], "task.factor=3 does not divide"),
+])
+def test_command_prints_one_error_line(trained_ckpt, tmp_path, args, message):
+    done = run_cli("apply", f"ckpt={trained_ckpt}", f"hydra.run.dir={tmp_path}", *args)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], done.stderr[-2000:]
-    assert not (out / "panel.png").exists()
