@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from difflab.build import build_module, instantiate
 from difflab.callbacks.ema import ema_module
-from difflab.callbacks.images import save_grid
+from difflab.callbacks.sample_grid import preview_grid
 from difflab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from difflab.errors import ConfigError
 from difflab.loggers import finish_wandb
@@ -48,8 +48,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     if trainer.is_global_zero:
         if cfg.get("final_samples", 0):
-            x = ema_module(trainer, module).sample(cfg.final_samples, seed=cfg.seed, progress=True)
-            save_grid(x, out / "samples.png")
+            preview_grid(ema_module(trainer, module), cfg.final_samples, out / "samples.png", seed=cfg.seed,
+                         progress=True)
         summary = {"metrics": metrics, "seconds": round(time.time() - started, 1), "global_step": trainer.global_step}
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return metrics

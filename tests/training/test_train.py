@@ -34,10 +34,15 @@ def test_every_combination_trains_and_samples(tmp_path, model, schedule, objecti
 
 @pytest.mark.parametrize("model", MODELS)
 def test_class_conditional_training_with_label_dropout(tmp_path, model):
-    cfg = compose_train(tmp_path, f"model={model}", "model.num_classes=${data.num_classes}", "module.label_dropout=0.2")
+    cfg = compose_train(tmp_path, f"model={model}", "model.num_classes=${data.num_classes}", "module.label_dropout=0.2",
+                        "final_samples=20")
     assert math.isfinite(train(cfg)["train/loss"])
     module = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     assert module.sample(4, seed=0, y=torch.tensor([0, 1, 2, 10])).shape == (4, 1, 8, 8)
+    # samples.png of a conditional model: one column per class (10 columns of 8x8 digits enlarged to 48 + padding)
+    from PIL import Image
+
+    assert Image.open(tmp_path / "samples.png").size[0] == 2 + 10 * (48 + 2)
 
 
 def fixed_batch_loss(module, batch, repeats=16) -> float:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from difflab.callbacks.ema import ema_module
@@ -23,6 +24,15 @@ class SampleGrid(Callback):
             self.write(trainer, pl_module, step)
 
     def write(self, trainer, pl_module, step: int):
-        x = ema_module(trainer, pl_module).sample(self.num_samples, seed=self.seed, temperature=self.temperature)
-        grid = save_grid(x, self.dirpath / f"step_{step:07d}.png")
+        grid = preview_grid(ema_module(trainer, pl_module), self.num_samples, self.dirpath / f"step_{step:07d}.png",
+                            seed=self.seed, temperature=self.temperature)
         log_image(trainer, "samples", grid, step)
+
+
+def preview_grid(module, num_samples: int, path, seed: int = 0, temperature: float = 1.0, progress: bool = False):
+    """Write a grid of samples; a class-conditional model draws column c from class c (unguided), so the grid
+    shows whether it has learnt its classes. Returns the grid [C x H x W] in [0, 1]."""
+    classes = module.num_classes
+    labels = None if classes is None else torch.arange(num_samples) % classes
+    x = module.sample(num_samples, seed=seed, temperature=temperature, y=labels, progress=progress)
+    return save_grid(x, path, nrow=classes)
