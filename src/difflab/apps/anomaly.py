@@ -26,7 +26,7 @@ class Anomaly:
     steps back; repeats: reconstructions averaged per image; bpd_timesteps: terms per image of the bits/dim
     estimate (0 = skip that score); normal_classes: null = the classes the checkpoint was trained on."""
 
-    noise_level: float = 0.3
+    noise_level: float = 0.7
     steps: int = 10
     repeats: int = 1
     bpd_timesteps: int = 10
