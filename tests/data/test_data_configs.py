@@ -14,7 +14,7 @@ from difflab.errors import ConfigError
 
 CONF = Path(__file__).parents[2] / "conf" / "data"
 KEYS = {"_target_", "name", "source", "root", "download", "image_size", "channels", "num_classes", "batch_size",
-        "val_fraction", "num_workers", "seed"}
+        "val_fraction", "num_workers", "seed", "classes"}
 
 
 def compose(name, **overrides):
@@ -35,6 +35,24 @@ def test_digits_defaults():
     dm = instantiate(compose("digits"))
     assert isinstance(dm, ImageDataModule) and dm.image_shape == (1, 8, 8) and dm.num_classes == 10
     assert (dm.batch_size, dm.val_fraction, dm.num_workers) == (128, 0.1, 0)
+
+
+def test_classes_keep_only_those_labels():
+    dm = instantiate(compose("digits", classes="[3,7]"))
+    dm.setup()
+    for split in (dm.train_set, dm.val_set, dm.test_set):
+        assert {int(split[i][1]) for i in range(len(split))} == {3, 7}
+    everything = instantiate(compose("digits"))
+    everything.setup()
+    sevens = sum(int(everything.test_set[i][1]) == 7 for i in range(len(everything.test_set)))
+    assert sum(int(dm.test_set[i][1]) == 7 for i in range(len(dm.test_set))) == sevens
+
+
+@pytest.mark.parametrize("classes", ["[10]", "[]", "[-1]"])
+def test_bad_classes(classes):
+    with pytest.raises(InstantiationException, match=r"data.classes=.* is invalid; allowed: null \(all\) or a "
+                                                     r"non-empty list of labels from 0 to 9"):
+        instantiate(compose("digits", classes=classes))
 
 
 def test_cifar10_from_root(tmp_path):
