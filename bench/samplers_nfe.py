@@ -71,7 +71,8 @@ def plot(rows: list[dict], reference: dict, label: str, budgets: list[int], path
         mine = [r for r in rows if r["sampler"] == name]
         ax.plot([r["nfe"] for r in mine], [r["fid_domain"] for r in mine], "o-", label=name)
     ax.axhline(reference["fid_domain"], color="k", ls="--", lw=1, label=f"{REFERENCE}, {reference['nfe']} steps")
-    ax.set(xscale="log", xlabel="network evaluations per sample (NFE)", ylabel=label, title="sample quality vs NFE")
+    ax.set(xscale="log", yscale="log", xlabel="network evaluations per sample (NFE)", ylabel=label,
+           title="sample quality vs NFE")
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.grid(alpha=0.3, which="both")
