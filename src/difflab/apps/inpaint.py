@@ -99,7 +99,7 @@ class Inpaint:
         out = repaint(module.denoiser(), source, known, noise, steps=self.steps, jump_length=self.jump_length,
                       resample=self.resample, eta=self.eta, temperature=temperature, clip_x0=module.sampler.clip_x0,
                       progress=progress)
-        shown = torch.where(known.expand_as(source), source, torch.full_like(source, -1.0))
+        shown = torch.where(known.expand_as(source), source, torch.zeros_like(source))  # holes mid-grey: visible on black
         columns = {"input": shown, "result": out, "mean_fill": mean_fill(source, known),
                    "blur_fill": blur_fill(source, known)}
         result = Result(columns, outputs=["result", "mean_fill", "blur_fill"],
