@@ -221,7 +221,19 @@ def test_steps_and_start_beyond_the_schedule_are_refused(make):
         assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("name,cls", [("dpmpp_2m", DPMSolverPP2M), ("heun", Heun)])
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
+def test_sde_variant_samples_the_data_distribution(schedule):
+    # eta = 1 injects noise like DDPM: its samples must converge to N(M, S^2) too (within 1% by 100 NFE).
+    sampler = DPMSolverPP2M(steps=100, eta=1.0, clip_x0=False)
+    x = exact_module(schedule, sampler).sample(64, seed=0)
+    assert x.mean().item() == pytest.approx(M, abs=0.005)
+    assert x.std().item() == pytest.approx(S, rel=0.01)
+    assert not torch.equal(x, exact_module(schedule, sampler).sample(64, seed=1))  # noise is injected
+    with pytest.raises(ConfigError, match=r"sampler.eta=2 is invalid; allowed: 0 <= eta <= 1"):
+        DPMSolverPP2M(eta=2)
+
+
+@pytest.mark.parametrize("name,cls", [("dpmpp_2m", DPMSolverPP2M), ("dpmpp_2m_sde", DPMSolverPP2M), ("heun", Heun)])
 def test_sampler_configs_instantiate(name, cls):
     sampler = hydra.utils.instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml"))
     assert type(sampler) is cls and sampler.clip_x0 and sampler.spacing == "logsnr"

@@ -36,9 +36,13 @@ def ode_step(x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_s: float) ->
 
 @torch.no_grad()
 def sample_dpmpp_2m(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, callback: Callable | None = None,
-                    progress: bool = False, clip_x0: bool = False, project: Callable | None = None) -> torch.Tensor:
+                    progress: bool = False, clip_x0: bool = False, project: Callable | None = None,
+                    eta: float = 0.0, noise: Callable | None = None, temperature: float = 1.0) -> torch.Tensor:
     """DPM-Solver++(2M) from x = x_{timesteps[0]} [N x C x H x W] -> x0 [N x C x H x W]: one network evaluation
-    per grid point. callback(i, t, x_t, x0_hat) and project(t_next, x) as in ancestral.sample_reverse."""
+    per grid point. callback(i, t, x_t, x0_hat) and project(t_next, x) as in ancestral.sample_reverse.
+    eta > 0 takes the stochastic step instead (eta = 1: SDE-DPM-Solver++(2M), Lu et al. 2022, Sec. 5 / k-diffusion's
+    midpoint form): DDPM's posterior step from the same multistep x0 estimate, with noise(shape) scaled by
+    temperature injected."""
     abar = denoiser.alphas_cumprod.double().cpu()
     lam = log_snr(abar)
     ts = [int(t) for t in timesteps]
@@ -54,7 +58,11 @@ def sample_dpmpp_2m(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor
         if x0_prev is not None:
             r = float((lam[t] - lam[ts[i - 1]]) / (lam[s] - lam[t]))
             d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
-        x = ode_step(x, d, float(abar[t]), float(abar[s]))
+        if eta == 0:
+            x = ode_step(x, d, float(abar[t]), float(abar[s]))
+        else:
+            eps_d = eps_from_x0(x, d, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
+            x = ddim_step(d, eps_d, float(abar[t]), float(abar[s]), eta, noise, temperature)
         x0_prev = x0
         if project is not None:
             x = project(s, x)
@@ -119,7 +127,10 @@ class _ODESampler(_Sampler):
         timesteps = self.timesteps(denoiser.timesteps, start, denoiser.alphas_cumprod)
         x = temperature * noise(shape) if x is None else x
         return self.solve(denoiser, x, timesteps, callback=callback, progress=progress, clip_x0=self.clip_x0,
-                          project=project)
+                          project=project, **self.solver_options(noise, temperature))
+
+    def solver_options(self, noise, temperature) -> dict:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,16 @@ class DPMSolverPP2M(_ODESampler):
     """DPM-Solver++(2M) (Lu et al. 2022): `steps` grid points = network evaluations, as for DDIM."""
 
     steps: int | None = 20
+    eta: float = 0.0  # 0 = the ODE solver; 1 = SDE-DPM-Solver++(2M), which injects noise like DDPM
     solve = staticmethod(sample_dpmpp_2m)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (isinstance(self.eta, (int, float)) and 0 <= self.eta <= 1):
+            raise ConfigError(f"sampler.eta={self.eta} is invalid; allowed: 0 <= eta <= 1 (0 = ODE, 1 = SDE variant)")
+
+    def solver_options(self, noise, temperature) -> dict:
+        return {} if self.eta == 0 else {"eta": self.eta, "noise": noise, "temperature": temperature}
 
 
 @dataclass(frozen=True)
