@@ -18,7 +18,6 @@ from pathlib import Path
 
 import matplotlib
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from difflab.build import module_from_checkpoint
@@ -26,21 +25,15 @@ from difflab.callbacks.images import save_grid
 from difflab.cli import reporting_errors
 from difflab.evaluate import data_for
 from difflab.metrics.domain import load_domain_classifier
-from difflab.metrics.evaluator import build_evaluator, real_images
+from difflab.metrics.evaluator import real_images
 from difflab.sampling import DDIM
+
+from common import fid_evaluator
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
 GRID_COLUMNS = 10  # samples per class shown in each grid
-
-
-def fid_evaluator(data_name: str, num_samples: int, num_real: int, seed: int):
-    """The evaluate command's FID-domain evaluator (conf/evaluate.yaml with metrics=[fid])."""
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("evaluate", overrides=["ckpt=unused", "metrics=[fid]", f"metrics.domain_weights={data_name}"])
-    return build_evaluator(cfg.metrics, num_samples, num_real, seed=seed)
 
 
 def plot(rows: list[dict], path: Path) -> None:
