@@ -1,6 +1,8 @@
 """DPM-Solver++(2M) and Heun against closed forms: for data N(m, s^2) per pixel the exact denoiser is known, the
 probability-flow ODE maps the noise to the data exactly, and each solver's map is affine and can be written out."""
 
+import math
+
 import hydra
 import pytest
 import torch
@@ -10,8 +12,10 @@ from difflab.diffusion import CosineSchedule, Denoiser, Epsilon, LinearSchedule
 from difflab.diffusion.gaussian import GaussianDataNet
 from difflab.errors import ConfigError
 from difflab.module import DiffusionModule
-from difflab.sampling import DDIM, DPMSolverPP2M, Heun, make_noise, respaced_timesteps
+from difflab.sampling import DDIM, DPMSolverPP, DPMSolverPP2M, Heun, make_noise, respaced_timesteps
+from difflab.sampling.ancestral import ddim_coefficients
 from difflab.sampling.grids import SPACING_NAMES
+from difflab.sampling.solvers import dpmpp_step
 from difflab.train import train
 from tests.conftest import CONF, compose_train
 
@@ -222,18 +226,69 @@ def test_steps_and_start_beyond_the_schedule_are_refused(make):
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
-def test_sde_variant_samples_the_data_distribution(schedule):
+@pytest.mark.parametrize("order", [2, 3])
+def test_sde_variant_samples_the_data_distribution(schedule, order):
     # eta = 1 injects noise like DDPM: its samples must converge to N(M, S^2) too (within 1% by 100 NFE).
-    sampler = DPMSolverPP2M(steps=100, eta=1.0, clip_x0=False)
+    sampler = DPMSolverPP(steps=100, order=order, eta=1.0, clip_x0=False)
     x = exact_module(schedule, sampler).sample(64, seed=0)
     assert x.mean().item() == pytest.approx(M, abs=0.005)
     assert x.std().item() == pytest.approx(S, rel=0.01)
     assert not torch.equal(x, exact_module(schedule, sampler).sample(64, seed=1))  # noise is injected
-    with pytest.raises(ConfigError, match=r"sampler.eta=2 is invalid; allowed: 0 <= eta <= 1"):
-        DPMSolverPP2M(eta=2)
 
 
-@pytest.mark.parametrize("name,cls", [("dpmpp_2m", DPMSolverPP2M), ("dpmpp_2m_sde", DPMSolverPP2M), ("heun", Heun)])
+@pytest.mark.parametrize("bad,message", [({"eta": 11}, r"sampler.eta=11 is invalid; allowed: 0 <= eta <= 10"),
+                                         ({"eta": -0.5}, r"sampler.eta=-0.5 is invalid"),
+                                         ({"order": 4}, r"sampler.order=4 is invalid; allowed: 1, 2 or 3")])
+def test_bad_eta_or_order_is_refused(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        DPMSolverPP(**bad)
+
+
+def lagrange_integral(lams, values, lam_t, lam_s, a, n=20001):
+    """int_{lam_t}^{lam_s} a e^{-a (lam_s - l)} P(l) dl for the polynomial P through (lams, values), by the trapezoid
+    rule on n points: the quadrature the solver's closed-form weights must reproduce."""
+    grid = torch.linspace(lam_t, lam_s, n, dtype=torch.float64)
+    poly = sum(v * torch.prod(torch.stack([(grid - lk) / (lj - lk) for k, lk in enumerate(lams) if k != j]), 0)
+               if len(lams) > 1 else v * torch.ones_like(grid) for j, (lj, v) in enumerate(zip(lams, values)))
+    return torch.trapezoid(a * torch.exp(-a * (lam_s - grid)) * poly, grid)
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0, 2.5])
+@pytest.mark.parametrize("order", [1, 3])
+def test_dpmpp_step_integrates_the_extrapolated_x0_exactly(order, eta):
+    """The order-1 and order-3 steps (orders whose weights are exact integrals) against quadrature, noise set to 0."""
+    abar_t, abar_s = 0.3, 0.6
+    lam = lambda ab: 0.5 * torch.log(torch.tensor(ab / (1 - ab), dtype=torch.float64)).item()  # noqa: E731
+    lam_t, lam_s = lam(abar_t), lam(abar_s)
+    lams = [lam_t, lam_t - 0.7, lam_t - 1.1][:order]  # unequal past steps
+    values = [0.3, -0.2, 0.9][:order]
+    x = torch.tensor([[0.4]], dtype=torch.float64)
+    points = [(lj, torch.tensor([[v]], dtype=torch.float64)) for lj, v in zip(lams, values)]
+    out = dpmpp_step(x, points, lam_s, abar_t, abar_s, eta, noise=lambda shape, dtype: torch.zeros(1, *shape))
+    h = lam_s - lam_t
+    expected = ((1 - abar_s) / (1 - abar_t)) ** 0.5 * math.exp(-eta * h) * 0.4 \
+        + abar_s**0.5 * lagrange_integral(lams, values, lam_t, lam_s, 1 + eta)
+    assert out.item() == pytest.approx(expected.item(), rel=1e-7)
+
+
+def test_sde_step_injects_ddpm_posterior_noise():
+    abar_t, abar_s = 0.2, 0.5
+    lam = lambda ab: 0.5 * math.log(ab / (1 - ab))  # noqa: E731
+    zero = torch.zeros(1, 1, dtype=torch.float64)
+    out = dpmpp_step(zero, [(lam(abar_t), zero)], lam(abar_s), abar_t, abar_s, eta=1.0,
+                     noise=lambda shape, dtype: torch.ones(1, *shape, dtype=dtype), temperature=0.5)
+    assert out.item() == pytest.approx(0.5 * ddim_coefficients(abar_t, abar_s, 1.0)[2], rel=1e-9)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
+def test_third_order_reaches_data_moments_at_20_nfe(schedule):
+    slope, offset = exact_map(DPMSolverPP(steps=20, order=3, clip_x0=False), schedule)
+    print(f"dpm++(3m) 20 NFE: std / s - 1 = {slope / S - 1:+.5f}")
+    assert slope == pytest.approx(S, rel=0.01) and offset == pytest.approx(M, rel=0.01)
+
+
+@pytest.mark.parametrize("name,cls", [("dpmpp_2m", DPMSolverPP), ("dpmpp_2m_sde", DPMSolverPP), ("dpmpp_3m_sde", DPMSolverPP),
+                                      ("heun", Heun)])
 def test_sampler_configs_instantiate(name, cls):
     sampler = hydra.utils.instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml"))
     assert type(sampler) is cls and sampler.clip_x0 and sampler.spacing == "logsnr"

@@ -4,7 +4,7 @@ from difflab.sampling.ancestral import respaced_timesteps, sample_reverse
 from difflab.sampling.inversion import ddim_decode, ddim_invert, exact_invert
 from difflab.sampling.noise import make_noise
 from difflab.sampling.samplers import DDIM, DDPM
-from difflab.sampling.solvers import DPMSolverPP2M, Heun
+from difflab.sampling.solvers import DPMSolverPP, DPMSolverPP2M, Heun
 
-__all__ = ["DDIM", "DDPM", "DPMSolverPP2M", "Heun", "ddim_decode", "ddim_invert", "exact_invert", "make_noise",
+__all__ = ["DDIM", "DDPM", "DPMSolverPP", "DPMSolverPP2M", "Heun", "ddim_decode", "ddim_invert", "exact_invert", "make_noise",
            "respaced_timesteps", "sample_reverse"]

@@ -1,7 +1,8 @@
-"""Fast deterministic samplers: solvers of the probability-flow ODE over a denoiser D(x_t, t) -> (x0_hat, eps_hat).
+"""Fast samplers over a denoiser D(x_t, t) -> (x0_hat, eps_hat): solvers of the probability-flow ODE and, with
+eta > 0, of the reverse SDE.
 
 Both run on a grid of integer timesteps t_0 = start > ... > t_{M-1} = 0 (the network embeds integer t; grids.py)
-and return x0_hat at t_{M-1}. No noise enters after the start: the temperature tau scales the initial x_T only.
+and return x0_hat at t_{M-1}. The temperature tau scales the initial x_T and any noise injected (eta > 0).
 Notation: abar_t the cumulative alphas, alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t), lambda_t =
 log(alpha_t / sigma_t); Karras' sigma = sigma_t / alpha_t and state y = x_t / alpha_t.
 
@@ -10,11 +11,13 @@ Each is DDIM's deterministic step (eta = 0) fed a better estimate than the denoi
                     sigma_{t_{i-1}}) x_{t_{i-1}} - alpha_{t_i} (e^{-h_i} - 1) D_i is DDIM's step from x0 = D_i, with
                     h_i = lambda_{t_i} - lambda_{t_{i-1}}, r_i = h_{i-1} / h_i and the multistep estimate
                     D_i = (1 + 1/(2 r_i)) x0_hat(t_{i-1}) - 1/(2 r_i) x0_hat(t_{i-2}) (x0_hat(t_0) on the first step).
+                    dpmpp_step writes it (and 3M, and the SDE variants with eta > 0) as one exponential integrator.
   Heun              (Karras et al. 2022, arXiv:2206.00364, Algorithm 1, S_churn = 0): d = (y - D(y; sigma)) / sigma
                     is eps_hat, so Euler's y + (sigma' - sigma) d is DDIM's step; Heun retakes it with eps_hat
                     averaged over t and the Euler guess at t'. The last step, to sigma = 0, is Euler's: x0_hat.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,36 +37,63 @@ def ode_step(x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_s: float) ->
     return ddim_step(x0, eps, abar_t, abar_s, eta=0.0, noise=None)
 
 
+def dpmpp_step(x: torch.Tensor, points: list, lam_s: float, abar_t: float, abar_s: float, eta: float = 0.0,
+               noise: Callable | None = None, temperature: float = 1.0) -> torch.Tensor:
+    """One DPM-Solver++ step t -> s from x = x_t: the exponential integrator of the reverse SDE with extra noise eta,
+
+        x_s = (sigma_s / sigma_t) e^{-eta h} x_t + alpha_s int_0^h a e^{-a (h - u)} P(u) du
+              + tau sigma_s sqrt(1 - e^{-2 eta h}) z,            a = 1 + eta, h = lambda_s - lambda_t,
+
+    with P the polynomial in u = lambda - lambda_t through the x0 estimates `points` = [(lambda_j, x0_hat_j)],
+    newest (lambda_t) first; their number is the order. eta = 0 is the probability-flow ODE (DPM-Solver++, Lu et al.
+    2022, arXiv:2211.01095), eta = 1 the reverse SDE (SDE-DPM-Solver++: its noise is DDPM's posterior noise), eta > 1
+    adds Langevin-like churn. Order 2 weights the divided difference by h/2 times the zeroth weight, DPM-Solver++(2M)'s
+    Algorithm 2 (at eta = 0 exactly); order 3 integrates the quadratic through three points exactly (Newton form).
+    """
+    lam_t, d0 = points[0]
+    h = lam_s - lam_t
+    a = 1 + eta
+    w0 = -math.expm1(-a * h)  # int_0^h a e^{-a(h-u)} du
+    drift = w0 * d0
+    if len(points) >= 2:
+        h1 = lam_t - points[1][0]
+        f01 = (d0 - points[1][1]) / h1  # first divided difference
+        if len(points) == 2:
+            drift = drift + (h * w0 / 2) * f01
+        else:
+            h2 = points[1][0] - points[2][0]
+            f012 = (f01 - (points[1][1] - points[2][1]) / h2) / (h1 + h2)
+            w1 = h - w0 / a  # int_0^h a e^{-a(h-u)} u du
+            w2 = h * h - 2 * h / a + 2 * w0 / a**2  # ... u^2 du
+            drift = drift + w1 * f01 + (w2 + h1 * w1) * f012  # the Newton basis u (u + h1)
+    sigma_t, sigma_s = (1 - abar_t) ** 0.5, (1 - abar_s) ** 0.5
+    x = (sigma_s / sigma_t * math.exp(-eta * h)) * x + abar_s**0.5 * drift
+    if eta > 0:
+        x = x + (temperature * sigma_s * (-math.expm1(-2 * eta * h)) ** 0.5) * noise(x.shape[1:], x.dtype)
+    return x
+
+
 @torch.no_grad()
-def sample_dpmpp_2m(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, callback: Callable | None = None,
-                    progress: bool = False, clip_x0: bool = False, project: Callable | None = None,
-                    eta: float = 0.0, noise: Callable | None = None, temperature: float = 1.0) -> torch.Tensor:
-    """DPM-Solver++(2M) from x = x_{timesteps[0]} [N x C x H x W] -> x0 [N x C x H x W]: one network evaluation
-    per grid point. callback(i, t, x_t, x0_hat) and project(t_next, x) as in ancestral.sample_reverse.
-    eta > 0 takes the stochastic step instead (eta = 1: SDE-DPM-Solver++(2M), Lu et al. 2022, Sec. 5 / k-diffusion's
-    midpoint form): DDPM's posterior step from the same multistep x0 estimate, with noise(shape) scaled by
-    temperature injected."""
+def sample_dpmpp(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, callback: Callable | None = None,
+                 progress: bool = False, clip_x0: bool = False, project: Callable | None = None, order: int = 2,
+                 eta: float = 0.0, noise: Callable | None = None, temperature: float = 1.0) -> torch.Tensor:
+    """DPM-Solver++ multistep of `order` (1-3) from x = x_{timesteps[0]} [N x C x H x W] -> x0 [N x C x H x W]:
+    one network evaluation per grid point; the first steps use the order their history allows. callback(i, t, x_t,
+    x0_hat) and project(t_next, x) as in ancestral.sample_reverse. eta > 0 injects noise(shape) scaled by
+    temperature at every step (dpmpp_step)."""
     abar = denoiser.alphas_cumprod.double().cpu()
     lam = log_snr(abar)
     ts = [int(t) for t in timesteps]
-    x0_prev = None
-    for i, t in enumerate(tqdm(ts, desc="dpm++(2m)", disable=not progress, leave=False)):
+    history = []  # (lambda, x0_hat) at the previous grid points, newest first
+    for i, t in enumerate(tqdm(ts, desc=f"dpm++({order}m)", disable=not progress, leave=False)):
         x0, _ = predict(denoiser, x, t, abar, clip_x0)
         if callback is not None:
             callback(i, t, x, x0)
         if i == len(ts) - 1:
             return x0 if project is None else project(-1, x0)
         s = ts[i + 1]
-        d = x0
-        if x0_prev is not None:
-            r = float((lam[t] - lam[ts[i - 1]]) / (lam[s] - lam[t]))
-            d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
-        if eta == 0:
-            x = ode_step(x, d, float(abar[t]), float(abar[s]))
-        else:
-            eps_d = eps_from_x0(x, d, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
-            x = ddim_step(d, eps_d, float(abar[t]), float(abar[s]), eta, noise, temperature)
-        x0_prev = x0
+        history = [(float(lam[t]), x0)] + history[: order - 1]
+        x = dpmpp_step(x, history, float(lam[s]), float(abar[t]), float(abar[s]), eta, noise, temperature)
         if project is not None:
             x = project(s, x)
     return x
@@ -134,20 +164,31 @@ class _ODESampler(_Sampler):
 
 
 @dataclass(frozen=True)
-class DPMSolverPP2M(_ODESampler):
-    """DPM-Solver++(2M) (Lu et al. 2022): `steps` grid points = network evaluations, as for DDIM."""
+class DPMSolverPP(_ODESampler):
+    """DPM-Solver++ multistep (Lu et al. 2022): `steps` grid points = network evaluations, as for DDIM.
+
+    order: 2 (DPM-Solver++(2M)) or 3 (3M; 1 = DDIM's step from x0_hat). eta: 0 = the probability-flow ODE; 1 = the
+    reverse SDE (SDE-DPM-Solver++, noise as DDPM's); between 0 and 1 less noise, above 1 more (dpmpp_step).
+    """
 
     steps: int | None = 20
-    eta: float = 0.0  # 0 = the ODE solver; 1 = SDE-DPM-Solver++(2M), which injects noise like DDPM
-    solve = staticmethod(sample_dpmpp_2m)
+    order: int = 2
+    eta: float = 0.0
+    solve = staticmethod(sample_dpmpp)
 
     def __post_init__(self):
         super().__post_init__()
-        if not (isinstance(self.eta, (int, float)) and 0 <= self.eta <= 1):
-            raise ConfigError(f"sampler.eta={self.eta} is invalid; allowed: 0 <= eta <= 1 (0 = ODE, 1 = SDE variant)")
+        if self.order not in (1, 2, 3) or isinstance(self.order, bool):
+            raise ConfigError(f"sampler.order={self.order} is invalid; allowed: 1, 2 or 3")
+        if not (isinstance(self.eta, (int, float)) and 0 <= self.eta <= 10):
+            raise ConfigError(f"sampler.eta={self.eta} is invalid; allowed: 0 <= eta <= 10 (0 = ODE, 1 = SDE)")
 
     def solver_options(self, noise, temperature) -> dict:
-        return {} if self.eta == 0 else {"eta": self.eta, "noise": noise, "temperature": temperature}
+        options = {"order": self.order}
+        return options if self.eta == 0 else {**options, "eta": self.eta, "noise": noise, "temperature": temperature}
+
+
+DPMSolverPP2M = DPMSolverPP  # the name configs written before `order` existed use
 
 
 @dataclass(frozen=True)
