@@ -236,12 +236,29 @@ def test_sde_variant_samples_the_data_distribution(schedule, order):
     assert not torch.equal(x, exact_module(schedule, sampler).sample(64, seed=1))  # noise is injected
 
 
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
+def test_heun_with_churn_samples_the_data_distribution(schedule):
+    # Karras' Algorithm 2: churn re-noises before each step; samples must still converge to N(M, S^2).
+    sampler = Heun(steps=100, churn=10.0, clip_x0=False)
+    x = exact_module(schedule, sampler).sample(64, seed=0)
+    assert x.mean().item() == pytest.approx(M, abs=0.005)
+    assert x.std().item() == pytest.approx(S, rel=0.01)
+    assert not torch.equal(x, exact_module(schedule, sampler).sample(64, seed=1))  # noise is injected
+    # an empty sigma range switches the churn off: the deterministic sampler again
+    off = Heun(steps=50, churn=10.0, churn_sigma_min=1e6, clip_x0=False)
+    torch.testing.assert_close(exact_module(schedule, off).sample(4, seed=2),
+                               exact_module(schedule, Heun(steps=50, clip_x0=False)).sample(4, seed=2))
+
+
 @pytest.mark.parametrize("bad,message", [({"eta": 11}, r"sampler.eta=11 is invalid; allowed: 0 <= eta <= 10"),
                                          ({"eta": -0.5}, r"sampler.eta=-0.5 is invalid"),
-                                         ({"order": 4}, r"sampler.order=4 is invalid; allowed: 1, 2 or 3")])
-def test_bad_eta_or_order_is_refused(bad, message):
+                                         ({"order": 4}, r"sampler.order=4 is invalid; allowed: 1, 2 or 3"),
+                                         ({"churn": -1}, r"sampler.churn=-1 is invalid; allowed: a number >= 0"),
+                                         ({"churn_sigma_min": 2.0, "churn_sigma_max": 1.0},
+                                          r"allowed: 0 <= churn_sigma_min <= churn_sigma_max")])
+def test_bad_solver_options_are_refused(bad, message):
     with pytest.raises(ConfigError, match=message):
-        DPMSolverPP(**bad)
+        (Heun if "churn" in next(iter(bad)) else DPMSolverPP)(**bad)
 
 
 def lagrange_integral(lams, values, lam_t, lam_s, a, n=20001):

@@ -12,7 +12,7 @@ Each is DDIM's deterministic step (eta = 0) fed a better estimate than the denoi
                     h_i = lambda_{t_i} - lambda_{t_{i-1}}, r_i = h_{i-1} / h_i and the multistep estimate
                     D_i = (1 + 1/(2 r_i)) x0_hat(t_{i-1}) - 1/(2 r_i) x0_hat(t_{i-2}) (x0_hat(t_0) on the first step).
                     dpmpp_step writes it (and 3M, and the SDE variants with eta > 0) as one exponential integrator.
-  Heun              (Karras et al. 2022, arXiv:2206.00364, Algorithm 1, S_churn = 0): d = (y - D(y; sigma)) / sigma
+  Heun              (Karras et al. 2022, arXiv:2206.00364, Algorithm 1; Algorithm 2 with churn): d = (y - D(y; sigma)) / sigma
                     is eps_hat, so Euler's y + (sigma' - sigma) d is DDIM's step; Heun retakes it with eps_hat
                     averaged over t and the Euler guess at t'. The last step, to sigma = 0, is Euler's: x0_hat.
 """
@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from difflab.diffusion.forward import renoise, timestep_for_noise
 from difflab.diffusion.parameterization import eps_from_x0, x0_from_eps
 from difflab.errors import ConfigError
 from difflab.sampling.ancestral import ddim_step, predict
@@ -101,14 +102,28 @@ def sample_dpmpp(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, c
 
 @torch.no_grad()
 def sample_heun(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, callback: Callable | None = None,
-                progress: bool = False, clip_x0: bool = False, project: Callable | None = None) -> torch.Tensor:
+                progress: bool = False, clip_x0: bool = False, project: Callable | None = None, churn: float = 0.0,
+                churn_range: tuple[float, float] = (0.0, math.inf), noise: Callable | None = None,
+                temperature: float = 1.0) -> torch.Tensor:
     """Heun's method from x = x_{timesteps[0]} [N x C x H x W] -> x0 [N x C x H x W]: 2 network evaluations per
     step between grid points and 1 for the last (2M - 1 for M points). callback sees both evaluations of a step
-    (i counts evaluations; the second is at t' on the Euler guess); project(t_next, x) after each full step."""
+    (i counts evaluations; the second is at t' on the Euler guess); project(t_next, x) after each full step.
+
+    churn > 0 is Karras et al.'s stochastic sampler (Algorithm 2, S_churn): before each step from a point whose
+    Karras sigma lies in churn_range (S_tmin, S_tmax), fresh noise (noise(shape) scaled by temperature) lifts x_t to
+    the timestep t_hat nearest sigma (1 + gamma), gamma = min(churn / (M - 1), sqrt(2) - 1), and the step starts there.
+    """
     abar = denoiser.alphas_cumprod.double().cpu()
     ts = [int(t) for t in timesteps]
+    gamma = min(churn / max(len(ts) - 1, 1), 2**0.5 - 1)
     i = 0
     for k, t in enumerate(tqdm(ts, desc="heun", disable=not progress, leave=False)):
+        sigma = float(((1 - abar[t]) / abar[t]).sqrt())
+        if gamma > 0 and k < len(ts) - 1 and churn_range[0] <= sigma <= churn_range[1]:
+            t_hat = max(t, timestep_for_noise(abar, sigma * (1 + gamma)))
+            if t_hat > t:
+                z = temperature * noise(x.shape[1:], x.dtype)
+                x, t = renoise(x, z, float(abar[t]), float(abar[t_hat])), t_hat
         x0, eps = predict(denoiser, x, t, abar, clip_x0)
         if callback is not None:
             callback(i, t, x, x0)
@@ -193,10 +208,32 @@ DPMSolverPP2M = DPMSolverPP  # the name configs written before `order` existed u
 
 @dataclass(frozen=True)
 class Heun(_ODESampler):
-    """Heun's method (Karras et al. 2022): `steps` grid points (Karras' N), 2 steps - 1 network evaluations."""
+    """Heun's method (Karras et al. 2022): `steps` grid points (Karras' N), 2 steps - 1 network evaluations.
+
+    churn (S_churn) > 0 makes it Karras' stochastic sampler (sample_heun), on Karras sigmas in
+    [churn_sigma_min, churn_sigma_max] only (S_tmin, S_tmax; null = no bound)."""
 
     steps: int | None = 18
+    churn: float = 0.0
+    churn_sigma_min: float = 0.0
+    churn_sigma_max: float | None = None
     solve = staticmethod(sample_heun)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (isinstance(self.churn, (int, float)) and self.churn >= 0):
+            raise ConfigError(f"sampler.churn={self.churn} is invalid; allowed: a number >= 0 (0 = deterministic)")
+        high = math.inf if self.churn_sigma_max is None else self.churn_sigma_max
+        if not 0 <= self.churn_sigma_min <= high:
+            raise ConfigError(f"sampler.churn_sigma_min={self.churn_sigma_min}, churn_sigma_max={self.churn_sigma_max} "
+                              "are invalid; allowed: 0 <= churn_sigma_min <= churn_sigma_max (null = no bound)")
+
+    def solver_options(self, noise, temperature) -> dict:
+        if self.churn == 0:
+            return {}
+        high = math.inf if self.churn_sigma_max is None else self.churn_sigma_max
+        return {"churn": self.churn, "churn_range": (self.churn_sigma_min, high), "noise": noise,
+                "temperature": temperature}
 
     def nfe(self, T: int) -> int:
         return 2 * (self.steps or T) - 1
