@@ -5,12 +5,14 @@ import math
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
 
 from difflab.build import module_from_checkpoint
 from difflab.callbacks.ema import ema_decay
 from difflab.checkpoint import load_checkpoint
 from difflab.train import train
-from tests.conftest import compose_train
+from tests.conftest import CONF, compose_train
 
 MODELS = ["unet_small", "dit_small"]
 SCHEDULES = ["linear", "cosine"]
@@ -122,3 +124,15 @@ def test_ema_decay_warms_up():
     n = torch.tensor([0.0, 1.0, 10.0, 1e6])
     torch.testing.assert_close(ema_decay(n, 0.999, True), torch.tensor([0.1, 2 / 11, 11 / 20, 0.999], dtype=torch.float64))
     torch.testing.assert_close(ema_decay(n, 0.999, False), torch.tensor(0.999, dtype=torch.float64))
+
+
+def test_progress_bar_switched_off_drops_the_progress_bar_callback(tmp_path):
+    # Lightning refuses enable_progress_bar=False next to a progress-bar callback; the default callbacks have one.
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        default_callbacks = compose("train").callbacks
+    assert "progress_bar" in default_callbacks
+    cfg = compose_train(tmp_path, "trainer.max_steps=2", "logger=none")  # enable_progress_bar=false
+    with open_dict(cfg):
+        cfg.callbacks.progress_bar = default_callbacks.progress_bar
+    train(cfg)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
