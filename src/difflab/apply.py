@@ -97,6 +97,7 @@ def run_batches(task, module, obs: Observation, batch_size: int, temperature: fl
         scores={k: torch.cat([r.scores[k].cpu() for _, r in parts]) for k in first.scores},
         metrics={k: v if all(r.metrics[k] == v for _, r in parts) else sum(n * r.metrics[k] for n, r in parts) / total
                  for k, v in first.metrics.items()},
+        panel_sort=first.panel_sort,
     )
 
 
@@ -119,8 +120,17 @@ def fid_domain(cfg: DictConfig, module, result: Result) -> dict[str, float]:
     return out
 
 
+def panel_order(result: Result, rows: int) -> torch.Tensor:
+    """Indices of the images the panel shows, top to bottom: the first `rows`, or the `rows` highest of the score
+    result.panel_sort names."""
+    if result.panel_sort:
+        return result.scores[result.panel_sort].cpu().argsort(descending=True)[:rows]
+    return torch.arange(min(rows, len(next(iter(result.columns.values())))))
+
+
 def save_panel(result: Result, path: Path, rows: int) -> None:
-    """Rows = images, columns = result.columns with their names on top."""
+    """Rows = the first `rows` images (by result.panel_sort, highest first, if set), columns = result.columns with
+    their names on top; the row's index (and score, where the task gives one) on the left."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,10 +139,15 @@ def save_panel(result: Result, path: Path, rows: int) -> None:
     from difflab.callbacks.images import to_unit
 
     names = list(result.columns)
-    n = min(rows, len(result.columns[names[0]]))
-    fig, axes = plt.subplots(n, len(names), figsize=(1.3 * len(names), 1.3 * n + 0.3), squeeze=False)
+    order = panel_order(result, rows)
+    n = len(order)
+    score = result.scores[result.panel_sort] if result.panel_sort else next(iter(result.scores.values()), None)
+    fig, axes = plt.subplots(n, len(names), figsize=(1.3 * len(names) + 0.3, 1.3 * n + 0.3), squeeze=False)
+    for i, k in enumerate(order.tolist()):
+        label = f"#{k}" + (f"\n{float(score[k]):.3g}" if score is not None else "")
+        axes[i][0].set_ylabel(label, fontsize=7)
     for j, name in enumerate(names):
-        images = to_unit(result.columns[name][:n])
+        images = to_unit(result.columns[name][order])
         for i in range(n):
             ax = axes[i][j]
             image = images[i].permute(1, 2, 0).numpy()
@@ -181,7 +196,8 @@ def apply(cfg: DictConfig) -> dict:
     report = {"task": cfg.task.get("_target_", "").rsplit(".", 1)[-1], "ckpt": str(cfg.ckpt), "input": str(cfg.input),
               "num_images": len(obs.x), "temperature": cfg.temperature, "seed": cfg.seed,
               "columns": list(result.columns), "task_config": OmegaConf.to_container(cfg.task, resolve=True),
-              "metrics": metrics, "figures": {k: str(v) for k, v in result.figures.items()}}
+              "metrics": metrics, "figures": {k: str(v) for k, v in result.figures.items()},
+              "panel_indices": panel_order(result, cfg.panel_rows).tolist()}
     write_outputs(cfg, result, report, out)
     width = max(map(len, metrics))
     print("\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}"

@@ -34,6 +34,11 @@ def test_each_task_writes_a_panel_and_metrics(trained_ckpt, tmp_path, task):
     report = json.loads((out / "metrics.json").read_text())
     assert report["num_images"] == 12 and (out / "panel.png").stat().st_size > 0
     metrics = report["metrics"]
+    if task == "anomaly":  # the panel shows the most anomalous images first, across batches
+        scores = torch.tensor([float(row.split(",")[1]) for row in (out / "scores.csv").read_text().splitlines()[1:]])
+        assert report["panel_indices"] == scores.argsort(descending=True)[:8].tolist()
+    else:
+        assert report["panel_indices"] == list(range(8))
     if task == "inpaint":
         assert metrics["known_max_abs_change"] == 0.0 and "psnr_masked_result" in metrics
     if task == "superres":

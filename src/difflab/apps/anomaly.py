@@ -73,7 +73,8 @@ class Anomaly:
         score_map = errors / errors.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1) * 2 - 1
         result = Result({"input": x, "reconstruction": recon, "score_map": score_map},
                         scores={"score_reconstruction": errors.flatten(1).mean(1)},
-                        metrics={"start_timestep": start})
+                        metrics={"start_timestep": start},
+                        panel_sort="score_reconstruction")  # the panel shows the most anomalous first
         if self.bpd_timesteps:
             result.scores["score_bits_per_dim"] = module.bits_per_dim(
                 to_8bit_grid(x), timesteps=self.bpd_timesteps, seed=obs.seed + obs.start_index).to(x.device)
