@@ -141,11 +141,14 @@ def save_panel(result: Result, path: Path, rows: int) -> None:
     names = list(result.columns)
     order = panel_order(result, rows)
     n = len(order)
-    score = result.scores[result.panel_sort] if result.panel_sort else next(iter(result.scores.values()), None)
-    fig, axes = plt.subplots(n, len(names), figsize=(1.3 * len(names) + 0.3, 1.3 * n + 0.3), squeeze=False)
+    score_name = result.panel_sort or next(iter(result.scores), None)
+    fig, axes = plt.subplots(n, len(names), figsize=(1.3 * len(names) + 0.3, 1.3 * n + 0.45), squeeze=False)
     for i, k in enumerate(order.tolist()):
-        label = f"#{k}" + (f"\n{float(score[k]):.3g}" if score is not None else "")
+        label = f"#{k}" + (f"\n{float(result.scores[score_name][k]):.3g}" if score_name else "")
         axes[i][0].set_ylabel(label, fontsize=7)
+    if score_name:
+        fig.text(0.005, 0.998, f"rows: image index, {score_name.removeprefix('score_').replace('_', ' ')}"
+                 + (" (highest first)" if result.panel_sort else ""), fontsize=6, va="top")
     for j, name in enumerate(names):
         images = to_unit(result.columns[name][order])
         for i in range(n):
@@ -156,7 +159,7 @@ def save_panel(result: Result, path: Path, rows: int) -> None:
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(name.replace("_", " "), fontsize=8)
-    fig.tight_layout(pad=0.2)
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.12 / (1.3 * n + 0.45)))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
