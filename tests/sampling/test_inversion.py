@@ -153,3 +153,13 @@ def test_bad_arguments_raise_one_line_config_errors(fn, kwargs, named):
 def test_bad_solver_settings_raise(kwargs):
     with pytest.raises(ConfigError, match="allowed"):
         exact_invert(exact_denoiser(), gaussian_images(1), 10, **kwargs)
+
+
+def test_ddim_step_to_a_noisier_level_is_the_deterministic_renoising():
+    from difflab.sampling.ancestral import ddim_step
+
+    x0, eps = torch.randn(2, 1, 4, 4), torch.randn(2, 1, 4, 4)
+    out = ddim_step(x0, eps, 0.9, 0.3, eta=0.0, noise=None)  # t -> noisier s, as inversion steps
+    torch.testing.assert_close(out, 0.3**0.5 * x0 + 0.7**0.5 * eps)
+    with pytest.raises(ValueError, match="noisier level .* takes eta = 0 only"):
+        ddim_step(x0, eps, 0.9, 0.3, eta=1.0, noise=lambda shape, dtype: torch.zeros(shape))

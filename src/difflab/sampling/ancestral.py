@@ -24,7 +24,13 @@ def respaced_timesteps(timesteps: int, steps: int) -> torch.Tensor:
 
 
 def ddim_coefficients(abar_t: float, abar_s: float, eta: float, large_variance: bool = False):
-    """(coefficient of x0_hat, of eps_hat, std of the injected noise) of one step t -> s."""
+    """(coefficient of x0_hat, of eps_hat, std of the injected noise) of one step t -> s.
+
+    A step to a noisier level (abar_s < abar_t, as DDIM inversion takes) is deterministic: eta must be 0 there."""
+    if abar_s < abar_t:
+        if eta != 0 or large_variance:
+            raise ValueError(f"a step to a noisier level (abar {abar_t:.4g} -> {abar_s:.4g}) takes eta = 0 only")
+        return abar_s**0.5, (1 - abar_s) ** 0.5, 0.0
     c = eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)) ** 0.5
     noise_std = (1 - abar_t / abar_s) ** 0.5 if large_variance else c
     return abar_s**0.5, max(1 - abar_s - c**2, 0.0) ** 0.5, noise_std
