@@ -156,7 +156,8 @@ def main():
     if args.reuse:
         done.update(earlier_cells(Path(args.reuse), {**samplers, REFERENCE: reference}, T, args.num_samples, args.seed))
         print(f"{len(done)} cells taken from {args.reuse}", flush=True)
-    total = len({repr(s) for s in [reference] + [run[2] for run in runs]})
+    todo = {repr(s) for s in [reference] + [run[2] for run in runs]} - set(done)
+    total, measured = len(todo), []
 
     def measure(name: str, budget: int, sampler) -> dict:
         key = repr(sampler)
@@ -164,7 +165,8 @@ def main():
             t0 = time.perf_counter()
             evaluator.update_fake(module, range(args.num_samples), sampler, batch_size=args.batch_size)
             done[key] = evaluator.compute()["fid"], time.perf_counter() - t0  # compute() keeps the real statistics
-            print(f"[{len(done)}/{total}] {name} steps={sampler.steps} nfe={sampler.nfe(T)}: "
+            measured.append(key)
+            print(f"[{len(measured)}/{total}] {name} steps={sampler.steps} nfe={sampler.nfe(T)}: "
                   f"FID-domain {done[key][0]:.3f} ({done[key][1]:.1f} s)", flush=True)
         return {"sampler": name, "budget": budget, "nfe": sampler.nfe(T), "steps": sampler.steps,
                 "fid_domain": done[key][0], "seconds": done[key][1], "num_samples": args.num_samples,

@@ -1,0 +1,32 @@
+"""bench/samplers_nfe.py end to end on the tiny checkpoint: a table, and a second run that reuses every cell."""
+
+import csv
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def run_bench(*args):
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "samplers_nfe.py"), *args], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+
+
+def test_nfe_table_and_reuse(trained_ckpt, tmp_path):
+    common = ["--ckpt", str(trained_ckpt), "--samplers", "ddim", "dpmpp_2m_sde", "heun", "--num-samples", "8",
+              "--num-real", "32", "--batch-size", "8"]
+    first = run_bench(*common, "--nfe", "2", "3", "--out", str(tmp_path / "a"))
+    assert first.returncode == 0, first.stderr
+    rows = list(csv.DictReader(open(tmp_path / "a" / "nfe.csv")))
+    assert [r["sampler"] for r in rows] == ["ddpm (reference)"] + \
+        ["ddim", "ddim", "dpmpp_2m_sde", "dpmpp_2m_sde", "heun", "heun"]
+    assert {r["num_samples"] for r in rows} == {"8"} and [r["nfe"] for r in rows[-2:]] == ["1", "3"]  # heun: 2M - 1
+    # a larger table over the same cells: only the new budget is sampled, the rest (reference included) reused;
+    # heun's budget 4 buys no more than 3 evaluations, so it adds no cell
+    second = run_bench(*common, "--nfe", "2", "3", "4", "--reuse", str(tmp_path / "a" / "nfe.csv"),
+                       "--out", str(tmp_path / "b"))
+    assert second.returncode == 0, second.stderr
+    assert "7 cells taken from" in second.stdout and "[2/2]" in second.stdout and "[3/" not in second.stdout
+    again = {(r["sampler"], r["nfe"]): r["fid_domain"] for r in csv.DictReader(open(tmp_path / "b" / "nfe.csv"))}
+    assert all(again[(r["sampler"], r["nfe"])] == r["fid_domain"] for r in rows)
+    assert (tmp_path / "b" / "nfe.png").stat().st_size > 0 and "| heun |" in (tmp_path / "b" / "nfe.md").read_text()
