@@ -304,8 +304,8 @@ def test_third_order_reaches_data_moments_at_20_nfe(schedule):
     assert slope == pytest.approx(S, rel=0.01) and offset == pytest.approx(M, rel=0.01)
 
 
-@pytest.mark.parametrize("name,cls", [("dpmpp_2m", DPMSolverPP), ("dpmpp_2m_sde", DPMSolverPP), ("dpmpp_3m_sde", DPMSolverPP),
-                                      ("heun", Heun)])
+@pytest.mark.parametrize("name,cls", [("dpmpp_2m", DPMSolverPP), ("dpmpp_2m_sde", DPMSolverPP),
+                                      ("dpmpp_3m_sde", DPMSolverPP), ("heun", Heun)])
 def test_sampler_configs_instantiate(name, cls):
     sampler = hydra.utils.instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml"))
     assert type(sampler) is cls and sampler.clip_x0 and sampler.spacing == "logsnr"

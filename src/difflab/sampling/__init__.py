@@ -6,5 +6,5 @@ from difflab.sampling.noise import make_noise
 from difflab.sampling.samplers import DDIM, DDPM
 from difflab.sampling.solvers import DPMSolverPP, DPMSolverPP2M, Heun
 
-__all__ = ["DDIM", "DDPM", "DPMSolverPP", "DPMSolverPP2M", "Heun", "ddim_decode", "ddim_invert", "exact_invert", "make_noise",
-           "respaced_timesteps", "sample_reverse"]
+__all__ = ["DDIM", "DDPM", "DPMSolverPP", "DPMSolverPP2M", "Heun", "ddim_decode", "ddim_invert", "exact_invert",
+           "make_noise", "respaced_timesteps", "sample_reverse"]

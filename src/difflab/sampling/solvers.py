@@ -13,8 +13,9 @@ Each is DDIM's deterministic step (eta = 0) fed a better estimate than the denoi
                     D_i = (1 + 1/(2 r_i)) x0_hat(t_{i-1}) - 1/(2 r_i) x0_hat(t_{i-2}) (x0_hat(t_0) on the first step).
                     dpmpp_step writes it (and 3M, and the SDE variants with eta > 0) as one exponential integrator.
   Heun              (Karras et al. 2022, arXiv:2206.00364, Algorithm 1; Algorithm 2 with churn):
-                    d = (y - D(y; sigma)) / sigma is eps_hat, so Euler's y + (sigma' - sigma) d is DDIM's step; Heun retakes it with eps_hat
-                    averaged over t and the Euler guess at t'. The last step, to sigma = 0, is Euler's: x0_hat.
+                    d = (y - D(y; sigma)) / sigma is eps_hat, so Euler's y + (sigma' - sigma) d is DDIM's step; Heun
+                    retakes it with eps_hat averaged over t and the Euler guess at t'. The last step, to sigma = 0, is
+                    Euler's: x0_hat.
 """
 
 import math
