@@ -106,10 +106,13 @@ def plot(rows: list[dict], reference: dict, label: str, budgets: list[int], path
 
 
 def table(rows: list[dict], budgets: list[int]) -> list[str]:
-    """Markdown: one row per sampler, one column per budget; '(NFE n)' where the sampler spent n != budget."""
+    """Markdown: one row per sampler, one column per budget, the best of each budget in bold; '(NFE n)' where the
+    sampler spent n != budget."""
+    best = {b: min(r["fid_domain"] for r in rows if r["budget"] == b) for b in {r["budget"] for r in rows}}
     lines = ["| sampler | " + " | ".join(f"NFE {b}" for b in budgets) + " |", "| --- |" + " --- |" * len(budgets)]
     for name in dict.fromkeys(r["sampler"] for r in rows):
-        cells = {r["budget"]: f"{r['fid_domain']:.2f}" + (f" (NFE {r['nfe']})" if r["nfe"] != r["budget"] else "")
+        cells = {r["budget"]: (f"**{r['fid_domain']:.2f}**" if r["fid_domain"] == best[r["budget"]] else
+                               f"{r['fid_domain']:.2f}") + (f" (NFE {r['nfe']})" if r["nfe"] != r["budget"] else "")
                  for r in rows if r["sampler"] == name}
         lines.append(f"| {name} | " + " | ".join(cells.get(b, "-") for b in budgets) + " |")
     return lines
