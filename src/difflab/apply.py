@@ -147,7 +147,7 @@ def save_panel(result: Result, path: Path, rows: int) -> None:
         label = f"#{k}" + (f"\n{float(result.scores[score_name][k]):.3g}" if score_name else "")
         axes[i][0].set_ylabel(label, fontsize=7)
     if score_name:
-        fig.text(0.005, 0.998, f"rows: image index, {score_name.removeprefix('score_').replace('_', ' ')}"
+        fig.text(0.005, 0.998, f"rows: image index, {score_name.replace('_', ' ')}"
                  + (" (highest first)" if result.panel_sort else ""), fontsize=6, va="top")
     for j, name in enumerate(names):
         images = to_unit(result.columns[name][order])
