@@ -139,6 +139,8 @@ def sample_heun(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, ca
         i += 1
         eps_mean = (eps + eps_euler) / 2
         x0_mean = x0_from_eps(x, eps_mean, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
+        if clip_x0:  # the averaged eps implies x0_hat(t) - e^h (x0_hat(t) - x0_hat(t')) / 2: clamp it as well, or a
+            x0_mean = x0_mean.clamp(-1, 1)  # big log-SNR step (the first, from ~pure noise) leaves the data range
         x = ode_step(x, x0_mean, float(abar[t]), float(abar[s]))
         if project is not None:
             x = project(s, x)
