@@ -171,7 +171,7 @@ class _ODESampler(_Sampler):
 
     def __call__(self, denoiser, noise, shape, temperature=1.0, callback=None, progress=False, *,
                  x=None, start=None, project=None):
-        """x0 [N x *shape]; temperature scales the initial noise only (nothing is injected later)."""
+        """x0 [N x *shape]; temperature scales the initial noise and any noise the solver injects (eta, churn > 0)."""
         timesteps = self.timesteps(denoiser.timesteps, start, denoiser.alphas_cumprod)
         x = temperature * noise(shape) if x is None else x
         return self.solve(denoiser, x, timesteps, callback=callback, progress=progress, clip_x0=self.clip_x0,
