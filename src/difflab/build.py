@@ -62,3 +62,20 @@ def module_from_checkpoint(path, key: str = "ckpt", map_location="cpu") -> Diffu
     module.config = cfg
     module.net.to(memory_format=torch.channels_last)
     return module.eval()
+
+
+def load_init_weights(module: DiffusionModule, path, key: str = "init_weights") -> int:
+    """Start a new run from a checkpoint's raw training weights (fine-tuning, or a longer run on a fresh schedule).
+
+    Unlike resuming (ckpt_path), the optimizer, learning-rate schedule, step count and EMA start afresh; the EMA
+    warms up from these weights. Returns the checkpoint's global step."""
+    ckpt = load_checkpoint(path, key=key)
+    state = ckpt.get("current_model_state") or ckpt["state_dict"]  # raw weights; EMA-only files give the average
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        raise ConfigError(
+            f"{key}={path} does not fit this run's model ({str(e).splitlines()[0]}); "
+            "the model group and its options must match the checkpoint's"
+        ) from None
+    return int(ckpt.get("global_step", 0))

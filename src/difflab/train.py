@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from difflab.build import build_module, instantiate
+from difflab.build import build_module, instantiate, load_init_weights
 from difflab.callbacks.ema import ema_module
 from difflab.callbacks.sample_grid import preview_grid
 from difflab.checkpoint import AtomicCheckpointIO, load_checkpoint
@@ -27,8 +27,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg, datamodule.image_shape)
+    if cfg.get("ckpt_path") and cfg.get("init_weights"):
+        raise ConfigError("give ckpt_path (resume a run exactly) or init_weights (start a new run from a checkpoint's "
+                          "weights), not both")
     if cfg.get("ckpt_path"):
         load_checkpoint(cfg.ckpt_path, key="ckpt_path")  # fail now, with one line, not after set-up
+    if cfg.get("init_weights"):
+        load_init_weights(module, cfg.init_weights)
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not loggers:  # Lightning's LearningRateMonitor refuses to run without a logger

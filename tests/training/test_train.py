@@ -136,3 +136,40 @@ def test_progress_bar_switched_off_drops_the_progress_bar_callback(tmp_path):
         cfg.callbacks.progress_bar = default_callbacks.progress_bar
     train(cfg)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_init_weights_starts_a_new_run_from_a_checkpoints_raw_weights(tmp_path):
+    first = tmp_path / "first"
+    train(compose_train(first, "trainer.max_steps=6", "logger=none", "callbacks.ema.decay=0.5"))
+    source = load_checkpoint(first / "checkpoints" / "last.ckpt")
+    second = tmp_path / "second"
+    cfg = compose_train(second, "trainer.max_steps=3", "logger=none", "optimizer.lr=0",
+                        f"init_weights={first / 'checkpoints' / 'last.ckpt'}")
+    train(cfg)
+    ckpt = load_checkpoint(second / "checkpoints" / "last.ckpt")
+    assert ckpt["global_step"] == 3  # a new run: its own step count, optimizer and schedule
+    assert ckpt["optimizer_states"][0]["state"][0]["step"].item() == 3
+    for key, raw in source["current_model_state"].items():  # lr 0: the raw weights are the source run's raw weights
+        torch.testing.assert_close(ckpt["current_model_state"][key], raw)
+        torch.testing.assert_close(ckpt["state_dict"][key], raw)  # and the EMA restarted from them
+    assert any(not torch.equal(source["state_dict"][k], source["current_model_state"][k]) for k in source["state_dict"])
+
+
+@pytest.mark.parametrize("overrides,needles", [
+    (["model.base_channels=8"], ["init_weights=", "does not fit this run's model", "must match"]),
+    (["ckpt_path=RUN"], ["ckpt_path", "init_weights", "not both"]),
+], ids=["mismatch", "both"])
+def test_init_weights_bad_input_is_one_line_error(tmp_path, overrides, needles):
+    from difflab.errors import ConfigError
+
+    first = tmp_path / "first"
+    train(compose_train(first, "trainer.max_steps=2", "logger=none"))
+    last = first / "checkpoints" / "last.ckpt"
+    cfg = compose_train(tmp_path / "second", "trainer.max_steps=2", "logger=none", f"init_weights={last}",
+                        *[o.replace("RUN", str(last)) for o in overrides])
+    with pytest.raises(ConfigError) as err:
+        train(cfg)
+    assert len(str(err.value).splitlines()) == 1
+    for needle in needles:
+        assert needle in str(err.value)
+    assert not (tmp_path / "second" / "checkpoints").exists()
