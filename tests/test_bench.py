@@ -30,3 +30,26 @@ def test_nfe_table_and_reuse(trained_ckpt, tmp_path):
     again = {(r["sampler"], r["nfe"]): r["fid_domain"] for r in csv.DictReader(open(tmp_path / "b" / "nfe.csv"))}
     assert all(again[(r["sampler"], r["nfe"])] == r["fid_domain"] for r in rows)
     assert (tmp_path / "b" / "nfe.png").stat().st_size > 0 and "| heun |" in (tmp_path / "b" / "nfe.md").read_text()
+
+
+def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
+    from tests.conftest import run_cli
+
+    runs = []
+    for name, sampler in [("ref", ["sampler=ddpm", "sampler.steps=null"]), ("fast", ["sampler=ddim", "sampler.steps=3"]),
+                          ("other_seed", ["sampler=ddim", "sampler.steps=3", "seed=1"])]:
+        proc = run_cli("evaluate", f"ckpt={trained_ckpt}", *sampler, "metrics=[fid]", "num_samples=24",
+                       f"hydra.run.dir={tmp_path / name}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(str(tmp_path / name))
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), *runs, "--resamples", "20",
+                           "--out", str(tmp_path / "compare.md")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    rows = (tmp_path / "compare.md").read_text().splitlines()
+    assert len(rows) == 5 and "DDPM steps=None" in rows[2] and "| 1 | - |" in rows[2]
+    low, high = map(float, rows[3].split("|")[-2].split("-"))
+    assert low <= float(rows[3].split("|")[-3]) * 1.5 and low < high  # a paired interval around the ratio
+    assert "not paired" in rows[4]
+    missing = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), str(tmp_path)],
+                             capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert missing.returncode != 0 and missing.stderr.strip().startswith("error: ") and "fid_features.pt" in missing.stderr

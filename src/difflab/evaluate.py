@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from difflab.build import instantiate, module_from_checkpoint
@@ -50,13 +51,17 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         labels = evaluator.labels()
         report = {
             "ckpt": str(cfg.ckpt), "num_samples": cfg.num_samples, "num_real": num_real, "split": cfg.split,
-            "features": evaluator.features_name, "sampler": OmegaConf.to_container(OmegaConf.structured(sampler)),
+            "features": evaluator.features_name, "sampler": {"_target_": f"{type(sampler).__module__}.{type(sampler).__qualname__}",
+                        **OmegaConf.to_container(OmegaConf.structured(sampler))},
             "temperature": cfg.temperature, "seed": cfg.seed, "world_size": trainer.world_size,
             "metrics": results, "labels": {k: labels[k] for k in results},
         }
         out = Path(cfg.paths.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+        if evaluator.fid_features is not None:  # for paired comparisons of runs (bench/fid_compare.py)
+            torch.save({**evaluator.fid_features, "num_samples": cfg.num_samples, "sampler": report["sampler"],
+                        "ckpt": str(cfg.ckpt)}, out / "fid_features.pt")
         width = max(len(labels[k]) for k in results)
         print("\n".join([f"{'metric':<{width}}  value", "-" * (width + 12)]
                         + [f"{labels[k]:<{width}}  {v:.4f}" for k, v in results.items()]))

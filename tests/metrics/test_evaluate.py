@@ -29,7 +29,11 @@ def test_evaluate_command_writes_metrics_and_table(tmp_path, trained_ckpt):
     report, proc = run_evaluate(tmp_path, trained_ckpt, "metrics=[fid,kid,nll]", "num_samples=48", "sampler=ddim",
                                 "sampler.steps=4", "metrics.nll.timesteps=8", "metrics.nll.num_images=16")
     m = report["metrics"]
-    assert set(m) == {"fid", "kid_mean", "kid_std", "nll_bpd"}
+    assert set(m) == {"fid", "fid_std", "kid_mean", "kid_std", "nll_bpd"}
+    assert 0 < m["fid_std"] < m["fid"]
+    saved = torch.load(tmp_path / "run" / "fid_features.pt", weights_only=True)
+    assert saved["fake"].shape == (48, 128) and saved["num_samples"] == 48 and saved["seed"] == 0
+    assert "bootstrap std, 100 resamples" in report["labels"]["fid_std"]
     assert m["fid"] > 0 and math.isfinite(m["kid_mean"]) and 0 < m["nll_bpd"] < 100
     assert report["labels"]["fid"] == "FID-domain, 48 samples"
     assert "FID-domain, 48 samples" in proc.stdout and report["features"] == "domain"
@@ -42,6 +46,7 @@ def test_fid_is_the_same_with_one_and_two_ddp_processes(tmp_path, trained_ckpt):
     two, _ = run_evaluate(tmp_path, trained_ckpt, *args, "trainer=ddp", "trainer.devices=2", name="two")
     assert two["world_size"] == 2 and one["world_size"] == 1
     assert two["metrics"]["fid"] == pytest.approx(one["metrics"]["fid"], rel=1e-4)
+    assert two["metrics"]["fid_std"] == pytest.approx(one["metrics"]["fid_std"], rel=1e-3)  # features in index order
     assert two["metrics"]["kid_mean"] == pytest.approx(one["metrics"]["kid_mean"], rel=1e-4, abs=1e-7)
 
 
@@ -65,6 +70,8 @@ def test_evaluator_rejects_too_few_samples():
 @pytest.mark.parametrize("args,needles", [
     (["metrics=[fid,foo]"], ["metrics=foo", "allowed:", "fid", "kid", "nll"]),
     (["num_samples=1"], ["num_samples=1", ">= 2"]),
+    (["metrics.fid_bootstrap=1"], ["metrics.fid_bootstrap=1", "0 (off)", ">= 2"]),
+    (["metrics.fid_bootstrap=lots"], ["metrics.fid_bootstrap=lots", ">= 2"]),
     (["metrics/features=inception"], ["metrics.inception_weights", "online"]),
     (["data=fashion_mnist"], ["(1, 8, 8)", "(1, 28, 28)"]),
 ])

@@ -1,0 +1,73 @@
+"""Compare evaluate runs by FID with error bars: each run's FID and bootstrap spread, and its ratio to the first run
+with a paired bootstrap interval (sample i of every run came from the same noise seed, so the same rows are drawn).
+
+    python src/evaluate.py ckpt=C sampler=ddpm sampler.steps=null 'metrics=[fid]' num_samples=1024 hydra.run.dir=A
+    python src/evaluate.py ckpt=C sampler=dpmpp_2m_sde sampler.steps=20 'metrics=[fid]' num_samples=1024 hydra.run.dir=B
+    python bench/fid_compare.py A B [--resamples 200] [--out compare.md]
+
+Reads RUN/fid_features.pt (written by evaluate with metrics.fid_bootstrap > 0, the default).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from difflab.errors import ConfigError
+from difflab.metrics.bootstrap import FrechetToReference, fid_interval, paired_fid_ratio
+
+
+def load_run(path: Path) -> dict:
+    f = path / "fid_features.pt" if path.is_dir() else path
+    if not f.is_file():
+        raise ConfigError(f"{path} holds no fid_features.pt; run src/evaluate.py with 'metrics=[fid]' there first")
+    return torch.load(f, weights_only=True)
+
+
+def describe(sampler: dict) -> str:
+    name = str(sampler.get("_target_", "?")).rsplit(".", 1)[-1]
+    return f"{name} steps={sampler.get('steps')}" + (f" eta={sampler['eta']}" if "eta" in sampler else "")
+
+
+def compare(paths: list[Path], resamples: int) -> list[str]:
+    runs = [load_run(p) for p in paths]
+    base = runs[0]
+    for p, r in zip(paths[1:], runs[1:]):
+        if not torch.allclose(r["real_mean"], base["real_mean"]) or r["features"] != base["features"]:
+            raise ConfigError(f"{p} was measured against other real images or features than {paths[0]}")
+    reference = FrechetToReference(base["real_mean"], base["real_cov"])
+    rows = ["| run | sampler | samples | FID | bootstrap std | ratio to first | paired 5-95% |", "|---|---|---|---|---|---|---|"]
+    for p, r in zip(paths, runs):
+        fid = fid_interval(r["fake"], reference, resamples, seed=0)
+        ratio, interval = "1", "-"
+        if r is not base:
+            paired = r["seed"] == base["seed"] and r["fake"].shape == base["fake"].shape
+            if paired:
+                q = paired_fid_ratio(r["fake"], base["fake"], reference, resamples, seed=0)
+                ratio, interval = f"{q.value:.3f}", f"{q.low:.3f}-{q.high:.3f}"
+            else:
+                ratio = f"{fid.value / reference(base['fake']):.3f}"
+                interval = "not paired (seed or size differ)"
+        rows.append(f"| {p} | {describe(r.get('sampler', {}))} | {len(r['fake'])} | {fid.value:.3f} | {fid.std:.3f} "
+                    f"| {ratio} | {interval} |")
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="evaluate output folders (or fid_features.pt files)")
+    ap.add_argument("--resamples", type=int, default=200)
+    ap.add_argument("--out", type=Path, help="also write the table here (Markdown)")
+    args = ap.parse_args(argv)
+    try:
+        rows = compare(args.runs, args.resamples)
+    except ConfigError as e:
+        sys.exit(f"error: {e}")
+    print("\n".join(rows))
+    if args.out:
+        args.out.write_text("\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
