@@ -18,5 +18,5 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    check_group_overrides(sys.argv[1:], CONFIG_DIR)
+    check_group_overrides(sys.argv[1:], CONFIG_DIR, "evaluate")
     main()

@@ -22,5 +22,5 @@ def main(cfg):
 
 if __name__ == "__main__":
     sys.argv = rank_argv(sys.argv)  # a DDP rank started inside a sweep's job runs that job alone
-    check_group_overrides(sys.argv[1:], CONFIG_DIR)
+    check_group_overrides(sys.argv[1:], CONFIG_DIR, "train")
     main()

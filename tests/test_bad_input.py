@@ -31,8 +31,10 @@ def assert_one_line_error(proc, *needles):
         (["sampler.steps=101"], ["sampler.steps=101", "schedule.timesteps=100"]),
         (["data=fashion_mnist", "data.root=/no/such/folder"], ["data.root=/no/such/folder", "does not exist"]),
         (["ckpt_path=/no/such.ckpt"], ["ckpt_path=/no/such.ckpt", "does not exist"]),
+        (["optimizer.lrr=1"], ["optimizer.lrr", "not in struct", "+optimizer.lrr=1"]),
+        (["model.base_channels"], ["model.base_channels", "override"]),
     ],
-    ids=["model", "patch", "channels", "timesteps", "steps0", "stepsT", "root", "ckpt"],
+    ids=["model", "patch", "channels", "timesteps", "steps0", "stepsT", "root", "ckpt", "key", "no-value"],
 )
 def test_train_rejects_bad_config(tmp_path, overrides, needles):
     proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}", *overrides)
@@ -73,6 +75,7 @@ def test_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
     (["temperature=-1"], ["temperature=-1", "> 0"]),
     (["sampler=ddim", "sampler.steps=5000"], ["sampler.steps=5000"]),
     (["sampler=nope"], ["sampler=nope", "ddim"]),
+    (["sampler=ddim", "sampler.stepz=5"], ["sampler.stepz", "not in struct"]),
 ])
 def test_sample_rejects_bad_input(tmp_path, trained_ckpt, args, needles):
     args = [a if not a.startswith("ckpt=") else a for a in args]

@@ -41,9 +41,11 @@ def group_options(config_dir: Path, group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
 
 
-def check_group_overrides(argv: list[str], config_dir) -> None:
+def check_group_overrides(argv: list[str], config_dir, config_name: str | None = None) -> None:
     """Exit with one line if an override picks a config-group option that does not exist (model=foo), so that
-    neither a run nor any job of a sweep starts. Handles comma sweeps (model=unet,dit) and +/~ prefixes."""
+    neither a run nor any job of a sweep starts. Handles comma sweeps (model=unet,dit) and +/~ prefixes.
+    With `config_name`, a single run's config is then composed once, so that a key the config lacks
+    (optimizer.lrr=1) also fails with one line instead of Hydra's several."""
     config_dir = Path(config_dir)
     for arg in argv:
         if "=" not in arg or arg.startswith(("-", "~", "hydra")):
@@ -57,3 +59,22 @@ def check_group_overrides(argv: list[str], config_dir) -> None:
             choice = choice.strip()
             if choice and choice != "null" and not (config_dir / group / f"{choice}.yaml").is_file():
                 fail(f"{key}={choice} is not a known option; allowed: {', '.join(allowed)}")
+    if config_name:
+        check_composes(argv, config_dir, config_name)
+
+
+def check_composes(argv: list[str], config_dir: Path, config_name: str) -> None:
+    """Compose a single run's config with its overrides; a failure exits with one line (Hydra prints several).
+    A multirun is checked job by job by its CheckSweep callback."""
+    if {"-m", "--multirun"} & set(argv):
+        return
+    from hydra import compose, initialize_config_dir
+
+    from difflab.sweeps.check import one_line
+
+    overrides = [a for a in argv if not a.startswith(("-", "hydra"))]
+    try:
+        with initialize_config_dir(str(config_dir), version_base="1.3"):
+            compose(config_name, overrides=overrides)
+    except Exception as e:  # Hydra's and OmegaConf's composition errors have no common base
+        fail(one_line(e))
