@@ -1,5 +1,6 @@
-"""Compare evaluate runs by FID with error bars: each run's FID and bootstrap spread, and its ratio to the first run
-with a paired bootstrap interval (sample i of every run came from the same noise seed, so the same rows are drawn).
+"""Compare evaluate runs by FID with error bars: each run's FID and bootstrap spread, its ratio to the first run,
+and its difference to the first run with a paired bootstrap interval (sample i of every run came from the same noise
+seed, so the same rows are drawn).
 
     python src/evaluate.py ckpt=C sampler=ddpm sampler.steps=null 'metrics=[fid]' num_samples=1024 hydra.run.dir=A
     python src/evaluate.py ckpt=C sampler=dpmpp_2m_sde sampler.steps=20 'metrics=[fid]' num_samples=1024 hydra.run.dir=B
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 
 from difflab.errors import ConfigError
-from difflab.metrics.bootstrap import FrechetToReference, fid_interval, paired_fid_ratio
+from difflab.metrics.bootstrap import FrechetToReference, fid_interval, paired_fid_difference
 
 
 def load_run(path: Path) -> dict:
@@ -27,7 +28,8 @@ def load_run(path: Path) -> dict:
 
 def describe(sampler: dict) -> str:
     name = str(sampler.get("_target_", "?")).rsplit(".", 1)[-1]
-    return f"{name} steps={sampler.get('steps')}" + (f" eta={sampler['eta']}" if "eta" in sampler else "")
+    extra = "".join(f" {k}={sampler[k]}" for k in ("order", "eta", "churn") if k in sampler)
+    return f"{name} steps={sampler.get('steps')}{extra}"
 
 
 def compare(paths: list[Path], resamples: int) -> list[str]:
@@ -37,20 +39,20 @@ def compare(paths: list[Path], resamples: int) -> list[str]:
         if not torch.allclose(r["real_mean"], base["real_mean"]) or r["features"] != base["features"]:
             raise ConfigError(f"{p} was measured against other real images or features than {paths[0]}")
     reference = FrechetToReference(base["real_mean"], base["real_cov"])
-    rows = ["| run | sampler | samples | FID | bootstrap std | ratio to first | paired 5-95% |", "|---|---|---|---|---|---|---|"]
+    rows = ["| run | sampler | samples | FID | bootstrap std | ratio to first | difference to first | paired 5-95% |",
+            "|---|---|---|---|---|---|---|---|"]
+    first = reference(base["fake"])
     for p, r in zip(paths, runs):
         fid = fid_interval(r["fake"], reference, resamples, seed=0)
-        ratio, interval = "1", "-"
+        ratio, difference, interval = f"{fid.value / first:.3f}", f"{fid.value - first:+.3f}", "-"
         if r is not base:
-            paired = r["seed"] == base["seed"] and r["fake"].shape == base["fake"].shape
-            if paired:
-                q = paired_fid_ratio(r["fake"], base["fake"], reference, resamples, seed=0)
-                ratio, interval = f"{q.value:.3f}", f"{q.low:.3f}-{q.high:.3f}"
+            if r["seed"] == base["seed"] and r["fake"].shape == base["fake"].shape:
+                q = paired_fid_difference(r["fake"], base["fake"], reference, resamples, seed=0)
+                interval = f"{q.low:+.3f} to {q.high:+.3f}"
             else:
-                ratio = f"{fid.value / reference(base['fake']):.3f}"
                 interval = "not paired (seed or size differ)"
         rows.append(f"| {p} | {describe(r.get('sampler', {}))} | {len(r['fake'])} | {fid.value:.3f} | {fid.std:.3f} "
-                    f"| {ratio} | {interval} |")
+                    f"| {ratio} | {difference} | {interval} |")
     return rows
 
 

@@ -4,6 +4,8 @@ import csv
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -46,9 +48,10 @@ def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
                            "--out", str(tmp_path / "compare.md")], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     rows = (tmp_path / "compare.md").read_text().splitlines()
-    assert len(rows) == 5 and "DDPM steps=None" in rows[2] and "| 1 | - |" in rows[2]
-    low, high = map(float, rows[3].split("|")[-2].split("-"))
-    assert low <= float(rows[3].split("|")[-3]) * 1.5 and low < high  # a paired interval around the ratio
+    assert len(rows) == 5 and "DDPM steps=None" in rows[2] and "| 1.000 | +0.000 | - |" in rows[2]
+    cells = [c.strip() for c in rows[3].split("|")]
+    low, high = map(float, cells[-2].split(" to "))
+    assert low < high and float(cells[-3]) == pytest.approx(float(cells[4]) - float(rows[2].split("|")[4]), abs=2e-3)
     assert "not paired" in rows[4]
     missing = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), str(tmp_path)],
                              capture_output=True, text=True, timeout=120, cwd=ROOT)

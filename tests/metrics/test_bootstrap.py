@@ -6,7 +6,7 @@ import torch
 from torchmetrics.image.fid import _compute_fid
 
 from difflab.errors import ConfigError
-from difflab.metrics.bootstrap import FrechetToReference, fid_interval, mean_and_cov, paired_fid_ratio
+from difflab.metrics.bootstrap import FrechetToReference, fid_interval, mean_and_cov, paired_fid_difference
 
 
 def test_frechet_distance_matches_torchmetrics_and_closed_form():
@@ -42,18 +42,19 @@ def test_bootstrap_std_matches_the_spread_over_independent_sample_sets():
     assert one.low < one.high and fid_interval(draws[0], reference, 100, seed=0) == one  # reproducible resamples
 
 
-def test_paired_ratio_interval_is_tighter_than_separate_error_bars():
+def test_paired_difference_interval_is_tighter_than_separate_error_bars():
     dim, n = 8, 300
     reference = FrechetToReference(torch.zeros(dim), torch.eye(dim))
     g = torch.Generator().manual_seed(2)
     base = torch.randn(n, dim, generator=g) * 1.2 + 0.1
     better = base * 0.95 + 0.01 * torch.randn(n, dim, generator=g)  # the same samples, a little closer to N(0, I)
-    paired = paired_fid_ratio(better, base, reference, 200, seed=0)
-    assert paired.value == pytest.approx(reference(better) / reference(base))
-    assert paired.high < 1  # significantly better, though each FID alone has a wide error bar
+    paired = paired_fid_difference(better, base, reference, 200, seed=0)
+    assert paired.value == pytest.approx(reference(better) - reference(base))
+    assert paired.high < 0  # significantly better, though each FID alone has a wide error bar
     a, b = fid_interval(better, reference, 200), fid_interval(base, reference, 200)
     assert a.high > b.low  # separate error bars overlap
+    assert paired.low < paired.value < paired.high  # the repeated-image bias cancels in the difference
     with pytest.raises(ConfigError, match="equal size"):
-        paired_fid_ratio(better[:10], base, reference)
+        paired_fid_difference(better[:10], base, reference)
     with pytest.raises(ConfigError, match="fid_bootstrap=1"):
         fid_interval(base, reference, 1)
