@@ -65,14 +65,15 @@ def check_group_overrides(argv: list[str], config_dir, config_name: str | None =
 
 def check_composes(argv: list[str], config_dir: Path, config_name: str) -> None:
     """Compose a single run's config with its overrides; a failure exits with one line (Hydra prints several).
-    A multirun is checked job by job by its CheckSweep callback."""
-    if {"-m", "--multirun"} & set(argv):
+    A multirun is checked job by job by its CheckSweep callback; a command line with Hydra's own flags
+    (--config-dir/--config-name, as DDP's re-launched ranks and sweep files use, --cfg, ...) is left to Hydra."""
+    if any(a.startswith("-") for a in argv):
         return
     from hydra import compose, initialize_config_dir
 
     from difflab.sweeps.check import one_line
 
-    overrides = [a for a in argv if not a.startswith(("-", "hydra"))]
+    overrides = [a for a in argv if not a.startswith("hydra")]
     try:
         with initialize_config_dir(str(config_dir), version_base="1.3"):
             compose(config_name, overrides=overrides)
