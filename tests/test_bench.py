@@ -50,8 +50,11 @@ def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
     rows = (tmp_path / "compare.md").read_text().splitlines()
     assert len(rows) == 5 and "DDPM steps=None" in rows[2] and "| 1.000 | +0.000 | - |" in rows[2]
     cells = [c.strip() for c in rows[3].split("|")]
-    low, high = map(float, cells[-2].split(" to "))
-    assert low < high and float(cells[-3]) == pytest.approx(float(cells[4]) - float(rows[2].split("|")[4]), abs=2e-3)
+    low, high = map(float, cells[-4].split(" to "))
+    assert low < high and float(cells[-5]) == pytest.approx(float(cells[4]) - float(rows[2].split("|")[4]), abs=2e-3)
+    first_inf, inf = float(rows[2].split("|")[-3]), float(cells[-3])  # FID_inf: below the FID (bias removed)
+    assert first_inf < float(rows[2].split("|")[4]) and inf < float(cells[4])
+    assert float(cells[-2]) == pytest.approx(inf / first_inf, abs=0.01)
     assert "not paired" in rows[4]
     missing = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), str(tmp_path)],
                              capture_output=True, text=True, timeout=120, cwd=ROOT)
