@@ -7,6 +7,7 @@ metrics/fid_infinity.py) with its ratio to the first run's: near the floor the f
     python src/evaluate.py ckpt=C sampler=ddpm sampler.steps=null 'metrics=[fid]' num_samples=1024 hydra.run.dir=A
     python src/evaluate.py ckpt=C sampler=dpmpp_2m_sde sampler.steps=20 'metrics=[fid]' num_samples=1024 hydra.run.dir=B
     python bench/fid_compare.py A B [--resamples 200] [--out compare.md]
+    python bench/fid_compare.py A_seed0+A_seed1 B_seed0+B_seed1     # pooled: runs that differ only in seed
 
 Reads RUN/fid_features.pt (written by evaluate with metrics.fid_bootstrap > 0, the default).
 """
@@ -23,11 +24,31 @@ from difflab.metrics.bootstrap import FrechetToReference, fid_interval, paired_f
 from difflab.metrics.fid_infinity import fid_infinity
 
 
-def load_run(path: Path) -> dict:
+def load_one(path: Path) -> dict:
     f = path / "fid_features.pt" if path.is_dir() else path
     if not f.is_file():
         raise ConfigError(f"{path} holds no fid_features.pt; run src/evaluate.py with 'metrics=[fid]' there first")
     return torch.load(f, weights_only=True)
+
+
+def load_run(spec) -> dict:
+    """One evaluate run, or several joined by '+' (A+B): the same checkpoint and sampler with different seeds, their
+    samples pooled into one larger set (seed becomes the tuple of seeds)."""
+    if Path(spec).exists() or "+" not in str(spec):
+        return load_one(Path(spec))
+    parts = [load_one(Path(p)) for p in str(spec).split("+")]
+    first = parts[0]
+    seeds = [r["seed"] for r in parts]
+    for r in parts[1:]:
+        for key in ("sampler", "ckpt", "features"):
+            if r.get(key) != first.get(key):
+                raise ConfigError(f"cannot pool {spec}: its runs differ in {key} ({first.get(key)} vs {r.get(key)}); "
+                                  "allowed: runs of one checkpoint and sampler with different seeds")
+        if not torch.allclose(r["real_mean"], first["real_mean"]):
+            raise ConfigError(f"cannot pool {spec}: its runs were measured against other real images")
+    if len(set(seeds)) < len(seeds):
+        raise ConfigError(f"cannot pool {spec}: seeds {seeds} repeat, which would repeat samples; allowed: distinct seeds")
+    return {**first, "fake": torch.cat([r["fake"] for r in parts]), "seed": tuple(seeds)}
 
 
 def describe(sampler: dict) -> str:
@@ -64,7 +85,8 @@ def compare(paths: list[Path], resamples: int) -> list[str]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", type=Path, help="evaluate output folders (or fid_features.pt files)")
+    ap.add_argument("runs", nargs="+", help="evaluate output folders (or fid_features.pt files); A+B pools the samples "
+                    "of runs that differ only in seed")
     ap.add_argument("--resamples", type=int, default=200)
     ap.add_argument("--out", type=Path, help="also write the table here (Markdown)")
     args = ap.parse_args(argv)

@@ -56,6 +56,14 @@ def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
     assert first_inf < float(rows[2].split("|")[4]) and inf < float(cells[4])
     assert float(cells[-2]) == pytest.approx(inf / first_inf, abs=0.01)
     assert "not paired" in rows[4]
+    # pooling: runs that differ only in seed join into one larger set; anything else is a one-line error
+    fc = [sys.executable, str(ROOT / "bench" / "fid_compare.py"), "--resamples", "20"]
+    pooled = subprocess.run([*fc, runs[0], f"{runs[1]}+{runs[2]}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert pooled.returncode == 0, pooled.stderr
+    assert "| 48 |" in pooled.stdout.splitlines()[3] and "not paired" in pooled.stdout.splitlines()[3]
+    for bad, why in [(f"{runs[1]}+{runs[1]}", "seeds [0, 0] repeat"), (f"{runs[0]}+{runs[2]}", "differ in sampler")]:
+        proc = subprocess.run([*fc, runs[0], bad], capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert proc.returncode != 0 and proc.stderr.startswith("error: cannot pool") and why in proc.stderr, proc.stderr
     missing = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), str(tmp_path)],
                              capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert missing.returncode != 0 and missing.stderr.strip().startswith("error: ") and "fid_features.pt" in missing.stderr
