@@ -237,6 +237,36 @@ def test_sde_variant_samples_the_data_distribution(schedule, order):
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
+def test_sde_noise_stops_below_eta_sigma_min(schedule):
+    # noise on the steps from Karras sigma >= eta_sigma_min only: the SDE's path down to there, the ODE's steps after
+    def states(sampler, seed=0):
+        seen = []
+        x = exact_module(schedule, sampler).sample(8, seed=seed, callback=lambda i, t, x_t, x0: seen.append((t, x_t)))
+        return seen, x
+
+    sde, hybrid = (DPMSolverPP(steps=30, order=3, eta=1.0, clip_x0=False, eta_sigma_min=m) for m in (0.0, 0.135))
+    (path_sde, x_sde), (path_hybrid, x_hybrid) = states(sde), states(hybrid)
+    abar = schedule.alphas_cumprod.double()
+    sigma = lambda t: float(((1 - abar[t]) / abar[t]).sqrt())  # noqa: E731
+    first_ode = next(k for k, (t, _) in enumerate(path_sde) if sigma(t) < 0.135)
+    for k, ((t, a), (_, b)) in enumerate(zip(path_sde, path_hybrid)):
+        if k <= first_ode:  # reached by SDE steps alike
+            assert torch.equal(a, b), k
+        else:
+            assert not torch.equal(a, b), k
+    assert torch.equal(states(hybrid)[1], x_hybrid) and not torch.equal(states(hybrid, seed=1)[1], x_hybrid)
+    # above every sigma: the ODE solver itself
+    ode = DPMSolverPP(steps=30, order=3, eta=0.0, clip_x0=False)
+    never = DPMSolverPP(steps=30, order=3, eta=1.0, clip_x0=False, eta_sigma_min=1e9)
+    assert torch.equal(states(never)[1], states(ode)[1])
+    # and it still samples the data distribution (closed form)
+    x = exact_module(schedule, DPMSolverPP(steps=100, order=3, eta=1.0, clip_x0=False, eta_sigma_min=0.135)).sample(
+        64, seed=0)
+    assert x.mean().item() == pytest.approx(M, abs=0.005)
+    assert x.std().item() == pytest.approx(S, rel=0.01)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
 def test_heun_with_churn_samples_the_data_distribution(schedule):
     # Karras' Algorithm 2: churn re-noises before each step; samples must still converge to N(M, S^2).
     sampler = Heun(steps=100, churn=10.0, clip_x0=False)
@@ -253,6 +283,7 @@ def test_heun_with_churn_samples_the_data_distribution(schedule):
 @pytest.mark.parametrize("bad,message", [({"eta": 11}, r"sampler.eta=11 is invalid; allowed: 0 <= eta <= 10"),
                                          ({"eta": -0.5}, r"sampler.eta=-0.5 is invalid"),
                                          ({"order": 4}, r"sampler.order=4 is invalid; allowed: 1, 2 or 3"),
+                                         ({"eta_sigma_min": -1}, r"sampler.eta_sigma_min=-1 is invalid; allowed: a "),
                                          ({"churn": -1}, r"sampler.churn=-1 is invalid; allowed: a number >= 0"),
                                          ({"churn_sigma_min": 2.0, "churn_sigma_max": 1.0},
                                           r"allowed: 0 <= churn_sigma_min <= churn_sigma_max")])
