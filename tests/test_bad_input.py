@@ -33,8 +33,12 @@ def assert_one_line_error(proc, *needles):
         (["ckpt_path=/no/such.ckpt"], ["ckpt_path=/no/such.ckpt", "does not exist"]),
         (["optimizer.lrr=1"], ["optimizer.lrr", "not in struct", "+optimizer.lrr=1"]),
         (["model.base_channels"], ["model.base_channels", "override"]),
+        (["optimizer.lr=abc"], ["optimizer.lr=abc is not valid", "takes a number", "default: 0.001"]),
+        (["trainer.max_steps=1.5"], ["trainer.max_steps=1.5", "takes an integer"]),
+        (["trainer.precision=33"], ["trainer.precision=33", "'bf16-mixed'"]),
     ],
-    ids=["model", "patch", "channels", "timesteps", "steps0", "stepsT", "root", "ckpt", "key", "no-value"],
+    ids=["model", "patch", "channels", "timesteps", "steps0", "stepsT", "root", "ckpt", "key", "no-value", "lr-type",
+         "steps-type", "precision"],
 )
 def test_train_rejects_bad_config(tmp_path, overrides, needles):
     proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}", *overrides)

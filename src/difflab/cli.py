@@ -64,7 +64,8 @@ def check_group_overrides(argv: list[str], config_dir, config_name: str | None =
 
 
 def check_composes(argv: list[str], config_dir: Path, config_name: str) -> None:
-    """Compose a single run's config with its overrides; a failure exits with one line (Hydra prints several).
+    """Compose a single run's config with its overrides; a failure exits with one line (Hydra prints several), as
+    does a value whose type does not fit its key's default (sweeps/value_types.py).
     A multirun is checked job by job by its CheckSweep callback; a command line with Hydra's own flags
     (--config-dir/--config-name, as DDP's re-launched ranks and sweep files use, --cfg, ...) is left to Hydra."""
     if any(a.startswith("-") for a in argv):
@@ -72,10 +73,14 @@ def check_composes(argv: list[str], config_dir: Path, config_name: str) -> None:
     from hydra import compose, initialize_config_dir
 
     from difflab.sweeps.check import one_line
+    from difflab.sweeps.value_types import type_error
 
     overrides = [a for a in argv if not a.startswith("hydra")]
     try:
         with initialize_config_dir(str(config_dir), version_base="1.3"):
-            compose(config_name, overrides=overrides)
+            message = type_error(overrides, lambda o: compose(config_name, overrides=o),
+                                 lambda key: (config_dir / key.replace(".", "/")).is_dir())
     except Exception as e:  # Hydra's and OmegaConf's composition errors have no common base
         fail(one_line(e))
+    if message:
+        fail(message)

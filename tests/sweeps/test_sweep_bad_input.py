@@ -12,8 +12,10 @@ from tests.conftest import run_cli
         (["optimizer.lrr=1,2"], ["optimizer.lrr", "+optimizer.lrr=1"]),
         # Each key must exist for each value of the others: dit has no base_channels.
         (["model=unet,dit", "model.base_channels=16"], ["model.base_channels"]),
+        # A value of the wrong type, anywhere in a swept list: caught by composing each value, not by job 2.
+        (["optimizer.lr=1e-3,abc"], ["optimizer.lr=abc is not valid", "takes a number"]),
     ],
-    ids=["group-option", "key", "key-in-second-option"],
+    ids=["group-option", "key", "key-in-second-option", "value-type"],
 )
 def test_sweep_with_unknown_choice_fails_before_any_job(tmp_path, sweep, needles):
     proc = run_cli("train", "-m", "debug=sweep_tiny", *sweep, f"hydra.sweep.dir={tmp_path / 'sweep'}")

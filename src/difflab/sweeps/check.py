@@ -8,6 +8,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from difflab.sweeps.value_types import type_error
+
 # Lines of Hydra/OmegaConf messages that only locate the error again.
 NOISE = ("full_key:", "object_type=", "reference_type=", "Set the environment variable HYDRA_FULL_ERROR")
 
@@ -15,17 +17,28 @@ NOISE = ("full_key:", "object_type=", "reference_type=", "Set the environment va
 class CheckSweep(Callback):
     """Before the sweeper launches anything, compose the config with every value each swept key takes (the other
     keys at their first value; a range or an interval at its ends) and stop with 'error: <one line>' if one
-    fails. The sweeper's own `params` (sweep configs, Optuna) are checked with the command line's overrides."""
+    fails or gives a key a value whose type does not fit its default (value_types.py). The sweeper's own `params` (sweep configs, Optuna) are checked with the command line's overrides."""
 
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs) -> None:
         params = OmegaConf.select(config, "hydra.sweeper.params") or {}
         lines = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
-        for overrides in probe_overrides(lines, GlobalHydra.instance().config_loader()):
+        loader = GlobalHydra.instance().config_loader()
+        groups = set(loader.list_groups(""))
+        for overrides in probe_overrides(lines, loader):
             try:
-                compose(config_name, overrides=overrides)
+                message = type_error(overrides, lambda o: compose(config_name, overrides=o),
+                                     lambda key: key.replace(".", "/") in groups or is_subgroup(loader, key))
             except Exception as e:  # Hydra's and OmegaConf's composition errors have no common base
-                print(f"error: sweep cannot compose its jobs: {one_line(e)}", file=sys.stderr)
+                message = one_line(e)
+            if message:
+                print(f"error: sweep cannot compose its jobs: {message}", file=sys.stderr)
                 sys.exit(2)
+
+
+def is_subgroup(loader, key: str) -> bool:
+    """Whether a dotted key names a config group (objective.weighting -> objective/weighting)."""
+    parent, _, name = key.replace(".", "/").rpartition("/")
+    return bool(parent) and name in loader.list_groups(parent)
 
 
 def probe_overrides(lines: list[str], config_loader=None) -> list[list[str]]:
