@@ -23,6 +23,9 @@ def reporting_errors(fn):
             cause = config_error_in(e)
             if cause is None:
                 raise
+            from difflab.sweeps.summary import record_job_error
+
+            record_job_error(cause)  # a sweep's summary then says why this job stopped
             fail(str(cause).splitlines()[0] if str(cause) else type(cause).__name__)
 
     return wrapper
@@ -43,21 +46,38 @@ def group_options(config_dir: Path, group: str) -> list[str]:
 
 def check_group_overrides(argv: list[str], config_dir, config_name: str | None = None) -> None:
     """Exit with one line if an override picks a config-group option that does not exist (model=foo), so that
-    neither a run nor any job of a sweep starts. Handles comma sweeps (model=unet,dit) and +/~ prefixes.
+    neither a run nor any job of a sweep starts. Handles +/~ prefixes and sweeps: lists (model=unet,dit),
+    choice(...), and glob(...), which must match at least one option.
     With `config_name`, a single run's config is then composed once, so that a key the config lacks
     (optimizer.lrr=1) also fails with one line instead of Hydra's several."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import Glob
+
+    from difflab.sweeps.check import one_line
+
     config_dir = Path(config_dir)
-    for arg in argv:
-        if "=" not in arg or arg.startswith(("-", "~", "hydra")):
-            continue
-        key, value = arg.lstrip("+").split("=", 1)
+    lines = [a for a in argv if "=" in a and not a.startswith(("-", "~", "hydra"))]
+    try:
+        overrides = OverridesParser.create().parse_overrides(lines)
+    except Exception as e:  # Hydra's parse errors span several lines
+        fail(one_line(e))
+    for override in overrides:
+        key = override.key_or_group
         group = key.replace(".", "/")
         if "@" in group or not (config_dir / group).is_dir():
             continue
         allowed = group_options(config_dir, group)
-        for choice in value.strip("[]").split(","):
-            choice = choice.strip()
-            if choice and choice != "null" and not (config_dir / group / f"{choice}.yaml").is_file():
+        value = override.value()
+        if isinstance(value, Glob):
+            if not value.filter(allowed):
+                fail(f"{override.input_line} matches no option; allowed: {', '.join(allowed)}")
+            continue
+        if override.is_sweep_override():
+            choices = list(override.sweep_string_iterator())
+        else:
+            choices = value if isinstance(value, list) else [value]
+        for choice in choices:
+            if choice is not None and choice != "null" and not (config_dir / group / f"{choice}.yaml").is_file():
                 fail(f"{key}={choice} is not a known option; allowed: {', '.join(allowed)}")
     if config_name:
         check_composes(argv, config_dir, config_name)

@@ -18,8 +18,9 @@ from omegaconf import DictConfig
 
 from difflab.sweeps.check import one_line
 
-# Written where the job runs: "running" when it starts, then "done" or "failed: <error>"; a job that stopped
-# without ending (killed, timed out, exited with a one-line error) keeps "running".
+# Written where the job runs: "running" when it starts, then "done" or "failed: <error>" (also for a job that
+# exits with a one-line error: record_job_error); a job that stopped without ending (killed, timed out) keeps
+# "running".
 STATUS_FILE = "status.txt"
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,21 @@ def job_status(job_dir: Path, summary: dict) -> str:
 
 
 def write_status(config: DictConfig, status: str) -> None:
-    if config.hydra.mode == RunMode.MULTIRUN:  # a run's DDP ranks and single runs leave no status
-        (Path(config.hydra.runtime.output_dir) / STATUS_FILE).write_text(status + "\n")
+    write_job_status(config.hydra, status)
+
+
+def write_job_status(hydra_cfg: DictConfig, status: str) -> None:
+    if hydra_cfg.mode == RunMode.MULTIRUN:  # a run's DDP ranks and single runs leave no status
+        (Path(hydra_cfg.runtime.output_dir) / STATUS_FILE).write_text(status + "\n")
+
+
+def record_job_error(e: BaseException) -> None:
+    """Mark the running job failed with e's one line: a job that exits with a one-line error (sys.exit) ends
+    without Hydra's job-end callback, which would have written it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        write_job_status(HydraConfig.get(), f"failed: {type(e).__name__}: {one_line(e)}")
 
 
 def job_number(job_dir: Path) -> int | str:
