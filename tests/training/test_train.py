@@ -101,6 +101,27 @@ def test_resume_from_last_continues_exactly(tmp_path):
         torch.testing.assert_close(opt_b[k]["exp_avg_sq"], opt_a[k]["exp_avg_sq"], rtol=1e-5, atol=1e-9)
 
 
+def test_resume_mid_epoch_sees_the_batches_it_would_have(tmp_path):
+    # 1617 digits at batch 256: 6 batches an epoch; the step-8 checkpoint stops 2 batches into the second epoch.
+    common = ["trainer.max_steps=11", "data.batch_size=256", "callbacks.checkpoint.every_n_train_steps=8",
+              "callbacks.loss_curve.every_n_steps=0", "trainer.check_val_every_n_epoch=100"]
+    straight = tmp_path / "straight"
+    train(compose_train(straight, *common))
+    mid = straight / "checkpoints" / "step_0000008.ckpt"
+    assert load_checkpoint(mid)["global_step"] == 8
+    resumed = tmp_path / "resumed"
+    train(compose_train(resumed, *common, f"ckpt_path={mid}"))
+
+    a = load_checkpoint(straight / "checkpoints" / "last.ckpt")
+    b = load_checkpoint(resumed / "checkpoints" / "last.ckpt")
+    assert a["global_step"] == b["global_step"] == 11
+    losses_a, losses_b = dict(a["callbacks"]["LossCurve"]["train"]), dict(b["callbacks"]["LossCurve"]["train"])
+    for step in (9, 10, 11):  # the batches after the resume, each from the same images as without the stop
+        assert losses_b[step] == pytest.approx(losses_a[step], rel=1e-6, abs=1e-8), step
+    for key in a["current_model_state"]:
+        torch.testing.assert_close(b["current_model_state"][key], a["current_model_state"][key], rtol=1e-5, atol=1e-6)
+
+
 def test_checkpoint_holds_ema_weights_for_sampling(tmp_path):
     train(compose_train(tmp_path, "trainer.max_steps=5", "callbacks.ema.decay=0.5",
                         "callbacks.checkpoint.every_n_train_steps=2"))

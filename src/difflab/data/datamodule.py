@@ -7,6 +7,7 @@ import lightning as L
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from difflab.data.images import Shaped
+from difflab.data.resumable import ResumableLoader
 from difflab.data.sampler import EpochShuffleSampler, split_indices
 from difflab.errors import ConfigError
 
@@ -94,7 +95,12 @@ class ImageDataModule(L.LightningDataModule):
             # Overfitting means the same batches every epoch: keep the order fixed.
             return self._loader(self.train_set, shuffle=False, drop_last=True)
         sampler = EpochShuffleSampler(len(self.train_set), self.seed)
-        return self._loader(self.train_set, sampler=sampler, drop_last=True)
+        if self.trainer is None:
+            return self._loader(self.train_set, sampler=sampler, drop_last=True)
+        trainer = self.trainer
+        return ResumableLoader(self.train_set, batch_size=self.batch_size, num_workers=self.num_workers,
+                               persistent_workers=self.num_workers > 0, sampler=sampler, drop_last=True,
+                               trained=lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set)
