@@ -85,7 +85,7 @@ def check_group_overrides(argv: list[str], config_dir, config_name: str | None =
 
 def check_composes(argv: list[str], config_dir: Path, config_name: str) -> None:
     """Compose a single run's config with its overrides; a failure exits with one line (Hydra prints several), as
-    does a value whose type does not fit its key's default (sweeps/value_types.py).
+    does a value of the wrong type for its key (sweeps/value_types.py).
     A multirun is checked job by job by its CheckSweep callback; a command line with Hydra's own flags
     (--config-dir/--config-name, as DDP's re-launched ranks and sweep files use, --cfg, ...) is left to Hydra."""
     if any(a.startswith("-") for a in argv):

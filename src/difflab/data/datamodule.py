@@ -98,9 +98,8 @@ class ImageDataModule(L.LightningDataModule):
         if self.trainer is None:
             return self._loader(self.train_set, sampler=sampler, drop_last=True)
         trainer = self.trainer
-        return ResumableLoader(self.train_set, batch_size=self.batch_size, num_workers=self.num_workers,
-                               persistent_workers=self.num_workers > 0, sampler=sampler, drop_last=True,
-                               trained=lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return self._loader(self.train_set, sampler=sampler, drop_last=True, loader=ResumableLoader,
+                            trained=lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set)
@@ -108,9 +107,9 @@ class ImageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set)
 
-    def _loader(self, dataset: Dataset, **kwargs) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, **kwargs)
+    def _loader(self, dataset: Dataset, loader: type[DataLoader] = DataLoader, **kwargs) -> DataLoader:
+        return loader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
+                      persistent_workers=self.num_workers > 0, **kwargs)
 
 
 def keep_classes(dataset: Dataset, classes: list[int] | None) -> Dataset:

@@ -17,7 +17,8 @@ NOISE = ("full_key:", "object_type=", "reference_type=", "Set the environment va
 class CheckSweep(Callback):
     """Before the sweeper launches anything, compose the config with every value each swept key takes (the other
     keys at their first value; a range or an interval at its ends) and stop with 'error: <one line>' if one
-    fails or gives a key a value whose type does not fit its default (value_types.py). The sweeper's own `params` (sweep configs, Optuna) are checked with the command line's overrides."""
+    fails or gives a key a value of the wrong type (value_types.py). The sweeper's own `params` (sweep configs,
+    Optuna) are checked with the command line's overrides."""
 
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs) -> None:
         params = OmegaConf.select(config, "hydra.sweeper.params") or {}

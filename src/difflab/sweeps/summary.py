@@ -42,14 +42,14 @@ class SweepSummary(Callback):
         self.write()
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        write_status(config, "running")
+        write_job_status(config.hydra, "running")
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         if job_return.status != JobStatus.FAILED:
-            write_status(config, "done")
+            write_job_status(config.hydra, "done")
             return
         e = job_return._return_value  # `return_value` would raise it
-        write_status(config, f"failed: {type(e).__name__}: {one_line(e)}")
+        write_job_status(config.hydra, f"failed: {type(e).__name__}: {one_line(e)}")
 
     def write(self) -> None:
         if self.sweep_dir is None or not self.sweep_dir.is_dir():  # stopped before the sweeper made it
@@ -89,10 +89,6 @@ def job_status(job_dir: Path, summary: dict) -> str:
     if status == "done" and not summary:
         return "done, no summary.json"
     return status or ("done" if summary else "no summary.json")
-
-
-def write_status(config: DictConfig, status: str) -> None:
-    write_job_status(config.hydra, status)
 
 
 def write_job_status(hydra_cfg: DictConfig, status: str) -> None:
