@@ -1,6 +1,7 @@
 """bench/samplers_nfe.py end to end on the tiny checkpoint: a table, and a second run that reuses every cell."""
 
 import csv
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,23 @@ def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
     missing = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), str(tmp_path)],
                              capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert missing.returncode != 0 and missing.stderr.strip().startswith("error: ") and "fid_features.pt" in missing.stderr
+
+
+def test_goal_script_pools_seeds_and_compares_with_the_reference(trained_ckpt, tmp_path):
+    """bench/goal_20nfe.sh: each sampler on every seed, pooled, against 1000-step (here all-step) ancestral; a re-run
+    keeps the finished runs; a missing checkpoint is one line."""
+    env = {**os.environ, "PYTHON": sys.executable, "N": "6", "SEEDS": "0 1", "ONLY": "ddpm1000 dpmpp_2m_sde_pc",
+           "EXTRA": "num_real=32 sampler.steps=3"}
+    script = str(ROOT / "bench" / "goal_20nfe.sh")
+    first = subprocess.run(["bash", script, str(trained_ckpt), str(tmp_path)], capture_output=True, text=True,
+                           timeout=600, cwd=ROOT, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = (tmp_path / "compare.md").read_text().splitlines()
+    assert len(rows) == 4 and "| 12 |" in rows[2] and "DDPM" in rows[2] and "DPMSolverPP steps=3" in rows[3]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == \
+        ["ddpm1000_s0", "ddpm1000_s1", "dpmpp_2m_sde_pc_s0", "dpmpp_2m_sde_pc_s1"]
+    again = subprocess.run(["bash", script, str(trained_ckpt), str(tmp_path)], capture_output=True, text=True,
+                           timeout=600, cwd=ROOT, env=env)
+    assert again.returncode == 0 and "evaluate" not in again.stderr and again.stdout.endswith(first.stdout[-200:])
+    missing = subprocess.run(["bash", script, str(tmp_path / "none.ckpt")], capture_output=True, text=True, cwd=ROOT)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: checkpoint") and missing.stderr.count("\n") == 1
