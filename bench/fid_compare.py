@@ -54,7 +54,7 @@ def load_run(spec) -> dict:
 def describe(sampler: dict) -> str:
     name = str(sampler.get("_target_", "?")).rsplit(".", 1)[-1]
     extra = "".join(f" {k}={sampler[k]}" for k in ("order", "eta", "churn") if k in sampler)
-    extra += "".join(f" {k}={sampler[k]}" for k in ("eta_sigma_min",) if sampler.get(k))  # shown where not 0
+    extra += "".join(f" {k}={sampler[k]}" for k in ("eta_sigma_min", "corrector") if sampler.get(k))  # where set
     extra += f" spacing={sampler['spacing']}" if sampler.get("spacing", "logsnr") != "logsnr" else ""
     return f"{name} steps={sampler.get('steps')}{extra}"
 

@@ -81,6 +81,7 @@ def test_goal_script_pools_seeds_and_compares_with_the_reference(trained_ckpt, t
     assert first.returncode == 0, first.stderr[-3000:]
     rows = (tmp_path / "compare.md").read_text().splitlines()
     assert len(rows) == 4 and "| 12 |" in rows[2] and "DDPM" in rows[2] and "DPMSolverPP steps=3" in rows[3]
+    assert "corrector=True" in rows[3] and "corrector" not in rows[2]
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == \
         ["ddpm1000_s0", "ddpm1000_s1", "dpmpp_2m_sde_pc_s0", "dpmpp_2m_sde_pc_s1"]
     again = subprocess.run(["bash", script, str(trained_ckpt), str(tmp_path)], capture_output=True, text=True,
