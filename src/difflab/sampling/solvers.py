@@ -11,7 +11,8 @@ Each is DDIM's deterministic step (eta = 0) fed a better estimate than the denoi
                     sigma_{t_{i-1}}) x_{t_{i-1}} - alpha_{t_i} (e^{-h_i} - 1) D_i is DDIM's step from x0 = D_i, with
                     h_i = lambda_{t_i} - lambda_{t_{i-1}}, r_i = h_{i-1} / h_i and the multistep estimate
                     D_i = (1 + 1/(2 r_i)) x0_hat(t_{i-1}) - 1/(2 r_i) x0_hat(t_{i-2}) (x0_hat(t_0) on the first step).
-                    dpmpp_step writes it (and 3M, and the SDE variants with eta > 0) as one exponential integrator.
+                    dpmpp_step writes it (and 3M, and the SDE variants with eta > 0) as one exponential integrator;
+                    with `corrector` each step is retaken once the network has seen its end point (UniPC-style).
   Heun              (Karras et al. 2022, arXiv:2206.00364, Algorithm 1; Algorithm 2 with churn):
                     d = (y - D(y; sigma)) / sigma is eps_hat, so Euler's y + (sigma' - sigma) d is DDIM's step; Heun
                     retakes it with eps_hat averaged over t and the Euler guess at t'. The last step, to sigma = 0, is
@@ -96,8 +97,8 @@ def sample_dpmpp(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, c
     corrector: once the network has been evaluated at the new point s, the step t -> s is retaken from x_t with the
     same noise and the polynomial through x0_hat(s) as well (order + 1 points, integrated exactly): the free
     corrector of UniPC (Zhao et al. 2023, arXiv:2302.04867) and, with noise, SA-Solver (Xue et al. 2023,
-    arXiv:2309.05019). The evaluation at s is kept for later steps (no extra evaluation); the last point is not
-    corrected (its x0_hat is the output).
+    arXiv:2309.05019). The evaluation at s is kept for later steps (no extra evaluation), so callback sees the
+    corrected x_s beside x0_hat of the predicted one; the last point is not corrected (its x0_hat is the output).
     """
     abar = denoiser.alphas_cumprod.double().cpu()
     lam = log_snr(abar)
