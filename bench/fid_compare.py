@@ -13,10 +13,12 @@ Reads RUN/fid_features.pt (written by evaluate with metrics.fid_bootstrap > 0, t
 """
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
 
+import hydra
 import torch
 
 from difflab.errors import ConfigError
@@ -31,6 +33,18 @@ def load_one(path: Path) -> dict:
     return torch.load(f, weights_only=True)
 
 
+def normalized(key: str, value):
+    """A sampler config with every field of its class (defaults filled in), so that runs written before an option
+    existed pool with runs that name its default; other values as they are."""
+    if key != "sampler" or not isinstance(value, dict) or "_target_" not in value:
+        return value
+    try:
+        sampler = hydra.utils.instantiate(value)
+    except Exception:  # a class that no longer exists or refuses the values: compare as written
+        return value
+    return {"_target_": value["_target_"], **dataclasses.asdict(sampler)} if dataclasses.is_dataclass(sampler) else value
+
+
 def load_run(spec) -> dict:
     """One evaluate run, or several joined by '+' (A+B): the same checkpoint and sampler with different seeds, their
     samples pooled into one larger set (seed becomes the tuple of seeds)."""
@@ -41,7 +55,7 @@ def load_run(spec) -> dict:
     seeds = [r["seed"] for r in parts]
     for r in parts[1:]:
         for key in ("sampler", "ckpt", "features"):
-            if r.get(key) != first.get(key):
+            if normalized(key, r.get(key)) != normalized(key, first.get(key)):
                 raise ConfigError(f"cannot pool {spec}: its runs differ in {key} ({first.get(key)} vs {r.get(key)}); "
                                   "allowed: runs of one checkpoint and sampler with different seeds")
         if not torch.allclose(r["real_mean"], first["real_mean"]):

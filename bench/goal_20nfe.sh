@@ -28,6 +28,7 @@ RUNS=(
   "dpmpp_3m_sde_esm|sampler=dpmpp_3m_sde sampler.steps=20 sampler.eta_sigma_min=0.135"
   "dpmpp_3m_sde|sampler=dpmpp_3m_sde sampler.steps=20"
   "dpmpp_2m_sde_pc|sampler=dpmpp_2m_sde sampler.steps=20 sampler.corrector=true"
+  "dpmpp_2m_sde|sampler=dpmpp_2m_sde sampler.steps=20"
   "dpmpp_2m|sampler=dpmpp_2m sampler.steps=20"
 )
 mkdir -p "$OUT"

@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
+
+from difflab.sampling import DDIM
 
 from tests.conftest import ROOT
 
@@ -65,6 +68,14 @@ def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
     for bad, why in [(f"{runs[1]}+{runs[1]}", "seeds [0, 0] repeat"), (f"{runs[0]}+{runs[2]}", "differ in sampler")]:
         proc = subprocess.run([*fc, runs[0], bad], capture_output=True, text=True, timeout=300, cwd=ROOT)
         assert proc.returncode != 0 and proc.stderr.startswith("error: cannot pool") and why in proc.stderr, proc.stderr
+    # a run written before an option existed (its key absent, i.e. at its default) pools with one that names it
+    older = torch.load(tmp_path / "other_seed" / "fid_features.pt", weights_only=True)
+    assert older["sampler"]["clip_x0"] == DDIM.__dataclass_fields__["clip_x0"].default
+    older["sampler"] = {k: v for k, v in older["sampler"].items() if k != "clip_x0"}
+    torch.save(older, tmp_path / "older.pt")
+    pooled = subprocess.run([*fc, runs[0], f"{runs[1]}+{tmp_path / 'older.pt'}"], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert pooled.returncode == 0 and "| 48 |" in pooled.stdout.splitlines()[3], pooled.stderr
     missing = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), str(tmp_path)],
                              capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert missing.returncode != 0 and missing.stderr.strip().startswith("error: ") and "fid_features.pt" in missing.stderr
