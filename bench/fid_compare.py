@@ -42,7 +42,9 @@ def normalized(key: str, value):
         sampler = hydra.utils.instantiate(value)
     except Exception:  # a class that no longer exists or refuses the values: compare as written
         return value
-    return {"_target_": value["_target_"], **dataclasses.asdict(sampler)} if dataclasses.is_dataclass(sampler) else value
+    if not dataclasses.is_dataclass(sampler):
+        return value
+    return {"_target_": value["_target_"], **dataclasses.asdict(sampler)}
 
 
 def load_run(spec) -> dict:

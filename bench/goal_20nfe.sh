@@ -7,11 +7,12 @@
 #                                                    #      ONLY (run names, default all), PYTHON (python),
 #                                                    #      EXTRA (overrides for every evaluate)
 #
-# Why the sample count matters: at 1024 samples per seed the paired difference's 5-95% interval is about +-0.45
-# FID-domain, at 3072 about +-0.3 (BENCHMARKS.md, sessions 5-7), while 10% of the reference is ~0.07: a "within 10%"
-# that means something needs roughly 40k samples of each sampler, ~23 h of 1000-step sampling on the 2-core CPU
-# (36 min per 1024 samples) and minutes on a GPU. On a lent GPU (device tool): copy the checkpoint into an ignored
-# folder of the repo, carry it, and run e.g. `N=10000 SEEDS="0 1 2 3" bash bench/goal_20nfe.sh .device/last.ckpt $OUT/goal`
+# Why the sample count matters: the paired difference's 5-95% interval is about +-0.45 FID-domain at 1024 samples
+# per sampler and +-0.22 at 3072 (BENCHMARKS.md, sessions 5-7), while 10% of the reference is ~0.06 (~0.045 of its
+# FID_inf): an interval inside the 10% needs 40k-80k samples of each sampler, 24-48 h of 1000-step sampling on the
+# 2-core CPU (36 min per 1024 samples) and minutes on a GPU. On a lent GPU (device tool): copy the checkpoint into an
+# ignored folder of the repo, carry it, and run e.g.
+#   PYTHON=python3 PYTHONPATH=src N=10000 SEEDS="0 1 2 3" bash bench/goal_20nfe.sh .device/last.ckpt $OUT/goal
 # (the GPU image lacks hydra-core, omegaconf and antlr4-python3-runtime: carry their wheels, device README).
 set -euo pipefail
 CKPT=${1:?usage: bash bench/goal_20nfe.sh CKPT [OUT]}
@@ -27,7 +28,7 @@ RUNS=(
   "ddpm1000|sampler=ddpm sampler.steps=null"
   "dpmpp_3m_sde_esm|sampler=dpmpp_3m_sde sampler.steps=20 sampler.eta_sigma_min=0.135"
   "dpmpp_3m_sde|sampler=dpmpp_3m_sde sampler.steps=20"
-  "dpmpp_2m_sde_pc|sampler=dpmpp_2m_sde sampler.steps=20 sampler.corrector=true"
+  "dpmpp_2m_sde_pc|sampler=dpmpp_2m_sde_pc sampler.steps=20"
   "dpmpp_2m_sde|sampler=dpmpp_2m_sde sampler.steps=20"
   "dpmpp_2m|sampler=dpmpp_2m sampler.steps=20"
 )

@@ -99,4 +99,5 @@ def test_goal_script_pools_seeds_and_compares_with_the_reference(trained_ckpt, t
                            timeout=600, cwd=ROOT, env=env)
     assert again.returncode == 0 and "evaluate" not in again.stderr and again.stdout.endswith(first.stdout[-200:])
     missing = subprocess.run(["bash", script, str(tmp_path / "none.ckpt")], capture_output=True, text=True, cwd=ROOT)
-    assert missing.returncode == 2 and missing.stderr.startswith("error: checkpoint") and missing.stderr.count("\n") == 1
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert missing.stderr.startswith("error: checkpoint")

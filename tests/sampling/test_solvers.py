@@ -342,7 +342,7 @@ def test_third_order_reaches_data_moments_at_20_nfe(schedule):
 
 
 @pytest.mark.parametrize("name,cls", [("dpmpp_2m", DPMSolverPP), ("dpmpp_2m_sde", DPMSolverPP),
-                                      ("dpmpp_3m_sde", DPMSolverPP), ("heun", Heun)])
+                                      ("dpmpp_3m_sde", DPMSolverPP), ("dpmpp_2m_sde_pc", DPMSolverPP), ("heun", Heun)])
 def test_sampler_configs_instantiate(name, cls):
     sampler = hydra.utils.instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml"))
     assert type(sampler) is cls and sampler.clip_x0 and sampler.spacing == "logsnr"
@@ -403,7 +403,8 @@ def test_corrector_raises_the_order_at_no_extra_evaluation(schedule):
     """Closed form: with the corrector the first-order solver (DDIM's step) converges at second order and both
     orders 1 and 2 come closer to the data std at 20 and 50 NFE; the network is still called once per point."""
     def error(order, nfe, corrector):
-        return abs(exact_map(DPMSolverPP(steps=nfe, order=order, corrector=corrector, clip_x0=False), schedule)[0] / S - 1)
+        sampler = DPMSolverPP(steps=nfe, order=order, corrector=corrector, clip_x0=False)
+        return abs(exact_map(sampler, schedule)[0] / S - 1)
 
     for order in (1, 2):
         for nfe in (20, 50):
