@@ -39,7 +39,11 @@ for run in "${RUNS[@]}"; do
   [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || continue
   for s in $SEEDS; do
     dir=$OUT/${name}_s$s
-    if [ ! -f "$dir/fid_features.pt" ]; then  # finished runs are kept: the script can be re-run after a stop
+    if [ -f "$dir/fid_features.pt" ]; then  # finished runs are kept: the script can be re-run after a stop
+      grep -q "\"num_samples\": $N," "$dir/metrics.json" || {
+        echo "error: $dir holds a run of another sample count than N=$N; allowed: its own N, or another OUT" >&2
+        exit 2; }
+    else
       # shellcheck disable=SC2086
       $PYTHON src/evaluate.py ckpt="$CKPT" $overrides 'metrics=[fid]' num_samples="$N" seed="$s" \
         hydra.run.dir="$dir" $EXTRA

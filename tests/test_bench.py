@@ -98,6 +98,9 @@ def test_goal_script_pools_seeds_and_compares_with_the_reference(trained_ckpt, t
     again = subprocess.run(["bash", script, str(trained_ckpt), str(tmp_path)], capture_output=True, text=True,
                            timeout=600, cwd=ROOT, env=env)
     assert again.returncode == 0 and "evaluate" not in again.stderr and again.stdout.endswith(first.stdout[-200:])
+    other_n = subprocess.run(["bash", script, str(trained_ckpt), str(tmp_path)], capture_output=True, text=True,
+                             timeout=600, cwd=ROOT, env={**env, "N": "8"})
+    assert other_n.returncode == 2 and "another sample count than N=8" in other_n.stderr
     missing = subprocess.run(["bash", script, str(tmp_path / "none.ckpt")], capture_output=True, text=True, cwd=ROOT)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert missing.stderr.startswith("error: checkpoint")
