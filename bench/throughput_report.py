@@ -1,0 +1,79 @@
+"""The Markdown tables of bench/throughput.py, from its JSON result."""
+
+
+def table(head: list[str], rows: list[list]) -> list[str]:
+    def cell(v):
+        if v is None:
+            return "-"
+        return f"{v:.3g}" if isinstance(v, float) and abs(v) < 10 else f"{v:.1f}" if isinstance(v, float) else str(v)
+
+    return ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head),
+            *("| " + " | ".join(cell(v) for v in r) + " |" for r in rows), ""]
+
+
+def _rate(entry) -> float | None:
+    return entry["images_per_s"] if entry else None
+
+
+def train_table(rows, peak) -> list[str]:
+    head = ["model", "size", "precision", "params (M)", "batch", "ms/step", "images/s", "peak mem (MiB)",
+            "GFLOP/step", "GFLOP/s", "share of matmul peak"]
+    return table(head, [[r["model"], f"{r['size']}x{r['size']}x{r['channels']}", r["precision"], r["params"] / 1e6,
+                         r["batch"], r["ms_per_step"], r["images_per_s"], r["peak_mem_mib"], r["flops_per_step"] / 1e9,
+                         r["flops_per_s"] / 1e9, f"{100 * r['flops_per_s'] / peak[r['precision']]:.1f}%"]
+                        for r in rows])
+
+
+def contest_table(rows) -> list[str]:
+    head = ["model", "size", "data", "precision", "batch", "params difflab / diffusers", "bare img/s",
+            "difflab (Lightning) img/s", "diffusers img/s", "difflab / bare", "difflab / diffusers"]
+    return table(head, [[r["model"], r["size"], r["data"], r["precision"], r["batch"],
+                         f"{r['params_difflab'] / 1e6:.2f}M / " +
+                         (f"{r['params_diffusers'] / 1e6:.2f}M" if "params_diffusers" in r else "-"),
+                         _rate(r["bare"]), _rate(r["difflab"]), _rate(r.get("diffusers")), r["ratio_difflab_bare"],
+                         r.get("ratio_difflab_diffusers")] for r in rows])
+
+
+def sample_tables(s) -> list[str]:
+    lines = [f"Sampling, {s['model']} at {s['size']}x{s['size']}, batch {s['batch']}, fp32, channels-last, "
+             f"untrained ({s['params_difflab'] / 1e6:.2f}M parameters):", ""]
+    lines += table(["sampler", "steps", "NFE", "images/s"],
+                   [[r["sampler"], r["steps"], r["nfe"], r["images_per_s"]] for r in s["difflab"]])
+    if s["ddim_vs_diffusers"]:
+        lines += [f"DDIM: difflab against diffusers' DDIMScheduler loop on a UNet2DModel of "
+                  f"{s['params_diffusers'] / 1e6:.2f}M parameters:", ""]
+        lines += table(["NFE", "difflab img/s", "diffusers img/s", "difflab / diffusers"],
+                       [[r["nfe"], r["difflab"], r["diffusers"], r["ratio_difflab_diffusers"]]
+                        for r in s["ddim_vs_diffusers"]])
+    return lines
+
+
+def quality_table(q) -> list[str]:
+    if "skipped" in q:
+        return [f"Quality: skipped ({q['skipped']})", ""]
+    lines = [f"Quality per compute: {q['minutes']} min training each ({q['precision']}), FID-domain of "
+             f"{q['num_samples']} {q['sampler']} samples against the Fashion-MNIST test set:", ""]
+    rows = [[name, q[name]["steps"], q[name]["train_s"], q[name]["fid"], q[name].get("fid_std"), q[name]["sample_s"]]
+            for name in ("difflab", "diffusers") if name in q]
+    return lines + table(["contestant", "steps", "train s", "FID-domain", "FID std (bootstrap)", "sampling s"], rows)
+
+
+def markdown(result: dict) -> str:
+    m, peak = result["machine"], result["matmul_peak"]
+    lines = [f"# Throughput, {m['date']}: {m['name']} ({m['device']}); torch {m['torch']}, lightning "
+             f"{m['lightning']}, diffusers {m['diffusers'] or 'not installed'}", "",
+             f"Matmul peak (best {result['matmul_size']}x{result['matmul_size']} torch.mm): " +
+             ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peak.items()), ""]
+    lines += [f"- {n}" for n in result["notes"]] + ([""] if result["notes"] else [])
+    if "train" in result:
+        lines += ["Training step (forward + backward + AdamW, no Lightning), fixed random batch:", ""]
+        lines += train_table(result["train"], peak)
+    if "contest" in result:
+        lines += ["Training, three contestants (median step after warm-up; Lightning with EMA, checkpoint, "
+                  "throughput, lr monitor, loss curve; sample grids, evaluation, progress bar off):", ""]
+        lines += contest_table(result["contest"])
+    if "sample" in result:
+        lines += sample_tables(result["sample"])
+    if "quality" in result:
+        lines += quality_table(result["quality"])
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""Sampling speed for bench/throughput.py (part 3): every conf/sampler/*.yaml at a few network-evaluation
+budgets through `DiffusionModule.sample`, and difflab's DDIM against diffusers' DDIMScheduler loop.
+
+Both networks are untrained (speed does not depend on the weights) and channels-last, the memory format that
+difflab's sample and evaluate commands put a checkpoint's network in (difflab.build.module_from_checkpoint).
+"""
+
+import contextlib
+import dataclasses
+
+import torch
+
+from difflab.build import build_module, instantiate
+
+import throughput_peer as peer
+from throughput_config import CONF, compose_train, data_overrides
+from throughput_measure import sync, time_steps
+
+SAMPLERS = sorted(p.stem for p in (CONF / "sampler").glob("*.yaml"))
+
+
+def with_nfe(sampler, nfe: int, T: int):
+    """The sampler with the most steps whose network evaluations do not exceed nfe (heun: 2 steps - 1)."""
+    steps = next(s for s in range(nfe, 0, -1) if dataclasses.replace(sampler, steps=s).nfe(T) <= nfe)
+    return dataclasses.replace(sampler, steps=steps)
+
+
+def images_per_s(draw, batch: int, device, repeats: int) -> float:
+    return batch / min(time_steps(draw, 0, repeats, device))
+
+
+def sample_cells(model: str, size: int, batch: int, nfes: list[int], device, repeats: int = 1,
+                 progress=print) -> dict:
+    """{"difflab": [rows per sampler and budget], "ddim_vs_diffusers": [rows per budget], params}."""
+    cfg = compose_train(f"model={model}", *data_overrides(size))
+    shape = (cfg.data.channels, size, size)
+    module = build_module(cfg, shape).to(device).eval()
+    module.net.to(memory_format=torch.channels_last)
+    T = module.timesteps
+    module.sample(batch, seed=0, batch_size=batch, sampler=with_nfe(module.sampler, 2, T))  # warm-up
+    rows = []
+    for name in SAMPLERS:
+        base = instantiate(compose_train(f"model={model}", *data_overrides(size), f"sampler={name}").sampler)
+        for nfe in nfes:
+            sampler = with_nfe(base, nfe, T)
+            rate = images_per_s(lambda: module.sample(batch, sampler=sampler, seed=0, batch_size=batch), batch,
+                                device, repeats)
+            rows.append({"sampler": name, "steps": sampler.steps, "nfe": sampler.nfe(T), "images_per_s": rate})
+            progress(f"  {name:16s} NFE {rows[-1]['nfe']:3d}  {rate:8.1f} img/s")
+    out = {"model": model, "size": size, "batch": batch, "difflab": rows, "ddim_vs_diffusers": [],
+           "params_difflab": sum(p.numel() for p in module.net.parameters())}
+    if not peer.available():
+        return out
+
+    unet = peer.peer_unet(cfg.model, shape[0], size).to(device).eval().to(memory_format=torch.channels_last)
+    out["params_diffusers"] = sum(p.numel() for p in unet.parameters())
+    scheduler = peer.ddpm_scheduler()  # linear betas 1e-4..0.02 over 1000 steps: difflab's default schedule
+    g = torch.Generator(device=device)
+
+    def draw(n):
+        peer.ddim_sample(unet, scheduler, batch, n, shape, g.manual_seed(0), contextlib.nullcontext)
+        sync(device)
+
+    draw(2)  # warm-up
+    ddim = {r["nfe"]: r["images_per_s"] for r in rows if r["sampler"] == "ddim"}
+    for nfe in nfes:
+        rate = images_per_s(lambda: draw(nfe), batch, device, repeats)
+        out["ddim_vs_diffusers"].append({"nfe": nfe, "difflab": ddim[nfe], "diffusers": rate,
+                                         "ratio_difflab_diffusers": ddim[nfe] / rate})
+        progress(f"  diffusers ddim   NFE {nfe:3d}  {rate:8.1f} img/s")
+    return out
