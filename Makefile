@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# The bench extra: diffusers, the peer contestant of bench/throughput.py (a few seconds to install).
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
 # Fashion-MNIST from Debian's package (IDX files in $(FASHION)); needs root or sudo, skipped otherwise.
 data:
 	@if [ ! -f $(FASHION)/train-images-idx3-ubyte.gz ]; then \
@@ -27,14 +32,14 @@ data:
 train: setup
 	$(PY) src/train.py $(ARGS)
 
-test: setup data
+test: setup $(VENV)/.bench data
 	$(PY) -m pytest -q tests $(ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -q tests -m "not slow" $(ARGS)
 
-bench: setup data
-	$(PY) bench/speed.py $(ARGS)
+bench: setup $(VENV)/.bench data
+	$(PY) bench/throughput.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache src/*.egg-info
