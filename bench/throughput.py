@@ -46,7 +46,7 @@ def log(*args):
 # Defaults that differ by run: (tiny, CPU, GPU). A CPU trains the 32M-parameter DiT at 32x32 at a few images/s:
 # the per-preset table takes a small batch there; the contest keeps Fashion-MNIST's experiment batch (64).
 DEFAULTS = {"steps": (2, 5, 20), "warmup": (1, 1, 3), "batch": (8, 16, 64), "contest_batch": (8, 64, 64),
-            "sample_batch": (4, 32, 256)}
+            "rounds": (1, 2, 1), "sample_batch": (4, 32, 256)}
 
 
 def options(argv=None):
@@ -62,6 +62,7 @@ def options(argv=None):
     ap.add_argument("--warmup", type=int, help="untimed steps before them, >= 1 (%s)" % (DEFAULTS["warmup"],))
     ap.add_argument("--batch", type=int, help="batch of part 1 (%s)" % (DEFAULTS["batch"],))
     ap.add_argument("--contest-batch", type=int, help="batch of part 2 (%s)" % (DEFAULTS["contest_batch"],))
+    ap.add_argument("--rounds", type=int, help="turns each contestant of part 2 takes (%s)" % (DEFAULTS["rounds"],))
     ap.add_argument("--sample-batch", type=int, help="images per sampling call (%s)" % (DEFAULTS["sample_batch"],))
     ap.add_argument("--quality", type=float, default=None, metavar="MINUTES",
                     help="run part 4 with this training budget per contestant (takes 2 x MINUTES + sampling)")
@@ -120,7 +121,7 @@ def part_contest(args, device) -> list[dict]:
     for i, (size, precision) in enumerate(cells):
         log(f"[contest {i + 1}/{len(cells)}] {model} {size}px {precision} batch {args.contest_batch}")
         rows.append(contest_cell(model, size, precision, args.contest_batch, device, args.warmup, args.steps,
-                                 progress=log))
+                                 rounds=args.rounds, progress=log))
     return rows
 
 

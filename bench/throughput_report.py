@@ -25,9 +25,10 @@ def train_table(rows, peak) -> list[str]:
 
 
 def contest_table(rows) -> list[str]:
-    head = ["model", "size", "data", "precision", "batch", "params difflab / diffusers", "bare img/s",
+    head = ["model", "size", "data", "precision", "batch", "steps timed", "params difflab / diffusers", "bare img/s",
             "difflab (Lightning) img/s", "diffusers img/s", "difflab / bare", "difflab / diffusers"]
     return table(head, [[r["model"], r["size"], r["data"], r["precision"], r["batch"],
+                         f"{r['rounds']} x {r['bare']['timed_steps'] // r['rounds']}",
                          f"{r['params_difflab'] / 1e6:.2f}M / " +
                          (f"{r['params_diffusers'] / 1e6:.2f}M" if "params_diffusers" in r else "-"),
                          _rate(r["bare"]), _rate(r["difflab"]), _rate(r.get("diffusers")), r["ratio_difflab_bare"],
@@ -69,8 +70,10 @@ def markdown(result: dict) -> str:
         lines += ["Training step (forward + backward + AdamW, no Lightning), fixed random batch:", ""]
         lines += train_table(result["train"], peak)
     if "contest" in result:
-        lines += ["Training, three contestants (median step after warm-up; Lightning with EMA, checkpoint, "
-                  "throughput, lr monitor, loss curve; sample grids, evaluation, progress bar off):", ""]
+        lines += ["Training, three contestants: images/s from the median step after warm-up (rounds x steps, taking "
+                  "turns); difflab is `difflab.train.train` with EMA, checkpoint, throughput, lr monitor, loss curve "
+                  "and CSV logger (sample grids, trajectories, evaluation, progress bar off); all three read the same "
+                  "training images through a DataLoader and clip the grad norm at 1:", ""]
         lines += contest_table(result["contest"])
     if "sample" in result:
         lines += sample_tables(result["sample"])

@@ -5,6 +5,7 @@ trainer.gradient_clip_val, 1.0; diffusers' example clips at 1.0 too), AdamW step
 """
 
 import json
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -77,33 +78,41 @@ def lightning_seconds(base: list[str], precision: str, device, warmup: int, step
 
 
 def contest_cell(model: str, size: int, precision: str, batch: int, device, warmup: int, steps: int,
-                 progress=print) -> dict:
-    """Part 2: bare loop, difflab through Lightning, diffusers; same data, batch, optimizer and precision."""
+                 rounds: int = 1, progress=print) -> dict:
+    """Part 2: bare loop, difflab through Lightning, diffusers; same data, batch, optimizer and precision.
+
+    With rounds > 1 the three take turns (bare, difflab, diffusers, bare, ...) and each one's median is over all
+    its rounds' steps: on a shared machine a burst of someone else's load then falls on all three alike."""
     base = [f"model={model}", *data_overrides(size), f"data.batch_size={batch}"]
     cfg = compose_train(*base)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     shape, clip = datamodule.image_shape, cfg.trainer.gradient_clip_val
     data = batches(datamodule.train_set, batch, device)
-    out = {"model": model, "size": size, "data": cfg.data.name, "precision": precision, "batch": batch}
+    out = {"model": model, "size": size, "data": cfg.data.name, "precision": precision, "batch": batch,
+           "rounds": rounds}
 
     module = build_module(cfg, shape).to(device)
-    step = difflab_step(module, instantiate(cfg.optimizer)(module.parameters()), device, precision, clip)
+    bare = difflab_step(module, instantiate(cfg.optimizer)(module.parameters()), device, precision, clip)
     out["params_difflab"] = params(module.net)
-    out["bare"] = summarise(time_steps(lambda: step(next(data)), warmup, steps, device), batch)
-    progress(f"  bare       {out['bare']['images_per_s']:8.1f} img/s")
-    del module, step
-
-    out["difflab"] = summarise(lightning_seconds(base, precision, device, warmup, steps), batch)
-    progress(f"  difflab    {out['difflab']['images_per_s']:8.1f} img/s")
-    out["ratio_difflab_bare"] = out["difflab"]["images_per_s"] / out["bare"]["images_per_s"]
-
+    contestants = {"bare": lambda: time_steps(lambda: bare(next(data)), warmup, steps, device),
+                   "difflab": lambda: lightning_seconds(base, precision, device, warmup, steps)}
     if peer.available():
         unet = peer.peer_unet(cfg.model, shape[0], size).to(device)
-        step = peer.train_step(unet, peer.ddpm_scheduler(), instantiate(cfg.optimizer)(unet.parameters()),
-                               lambda: autocast(device, precision), clip)
+        peer_step = peer.train_step(unet, peer.ddpm_scheduler(), instantiate(cfg.optimizer)(unet.parameters()),
+                                    lambda: autocast(device, precision), clip)
         out["params_diffusers"] = params(unet)
-        out["diffusers"] = summarise(time_steps(lambda: step(next(data)), warmup, steps, device), batch)
+        contestants["diffusers"] = lambda: time_steps(lambda: peer_step(next(data)), warmup, steps, device)
+
+    seconds = {name: [] for name in contestants}
+    for r in range(rounds):
+        for name, run in contestants.items():
+            seconds[name] += run()
+            rate = batch / statistics.median(seconds[name][-steps:])
+            progress(f"  {name:10s} {rate:8.1f} img/s (round {r + 1})")
+    for name, s in seconds.items():
+        out[name] = summarise(s, batch)
+    out["ratio_difflab_bare"] = out["difflab"]["images_per_s"] / out["bare"]["images_per_s"]
+    if "diffusers" in out:
         out["ratio_difflab_diffusers"] = out["difflab"]["images_per_s"] / out["diffusers"]["images_per_s"]
-        progress(f"  diffusers  {out['diffusers']['images_per_s']:8.1f} img/s")
     return out
