@@ -10,7 +10,7 @@ from difflab.diffusion.guidance import GuidedDenoiser
 from difflab.diffusion.schedules import alpha_sigma
 from difflab.errors import ConfigError
 from difflab.sampling import DDIM, make_noise
-from difflab.sampling.noise import _mix
+from difflab.sampling.noise import mix_seed
 
 
 class DiffusionModule(L.LightningModule):
@@ -68,7 +68,7 @@ class DiffusionModule(L.LightningModule):
         g = torch.Generator(device=self.device)
         seed = self.seed
         for k in key:
-            seed = _mix(seed, k)
+            seed = mix_seed(seed, k)
         return g.manual_seed(seed)
 
     def losses(self, x0: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator):

@@ -275,7 +275,7 @@ def test_sde_noise_stops_below_eta_sigma_min(schedule):
 def test_heun_with_churn_samples_the_data_distribution(schedule):
     # Karras' Algorithm 2: churn re-noises before each step; samples must still converge to N(M, S^2).
     sampler = Heun(steps=100, churn=10.0, clip_x0=False)
-    x = exact_module(schedule, sampler).sample(64, seed=0)
+    x = exact_module(schedule, sampler).sample(256, seed=0)  # std's standard error 0.14%: room for its 0.5% bias
     assert x.mean().item() == pytest.approx(M, abs=0.005)
     assert x.std().item() == pytest.approx(S, rel=0.01)
     assert not torch.equal(x, exact_module(schedule, sampler).sample(64, seed=1))  # noise is injected

@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from difflab.metrics.evaluator import Evaluator, real_images, shard
-from difflab.sampling.noise import _mix
+from difflab.sampling.noise import mix_seed
 
 
 class EvaluationTask(L.LightningModule):
@@ -30,7 +30,7 @@ class EvaluationTask(L.LightningModule):
         if ev.nll is not None:
             n = min(ev.nll_config.num_images or len(self.real_set), len(self.real_set))
             part = shard(n, rank, world)
-            g = torch.Generator(device=self.device).manual_seed(_mix(ev.seed, part.start))
+            g = torch.Generator(device=self.device).manual_seed(mix_seed(ev.seed, part.start))
             for x in real_images(self.real_set, part, self.batch_size):
                 ev.update_nll(self.module, x, g, progress=self.trainer.is_global_zero)
         ev.update_fake(self.module, shard(ev.num_samples, rank, world), self.sampler, self.temperature,
