@@ -2,6 +2,8 @@
 and a Lightning callback that times the steps of a real `difflab.train.train` run from the inside."""
 
 import contextlib
+import ctypes
+import gc
 import json
 import statistics
 import time
@@ -59,7 +61,9 @@ def _status_kib(key: str) -> int:
 
 class PeakMemory:
     """Peak memory a block of code adds, in MiB: CUDA's max_memory_allocated on a GPU; on CPU the growth of the
-    process's peak RSS (VmHWM, reset through /proc/self/clear_refs so that each cell starts from its own RSS)."""
+    process's peak RSS (VmHWM, reset through /proc/self/clear_refs so that each cell starts from its own RSS).
+    On CPU, memory that earlier cells freed is first handed back to the system (malloc_trim): glibc keeps it
+    otherwise, and a cell that reuses it would show no growth."""
 
     def __init__(self, device: torch.device):
         self.device, self.mib = device, None
@@ -69,6 +73,9 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.base = torch.cuda.memory_allocated(self.device)
         else:
+            gc.collect()
+            with contextlib.suppress(OSError, AttributeError):
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
             with contextlib.suppress(OSError):
                 Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
             self.base = _status_kib("VmRSS") * 1024

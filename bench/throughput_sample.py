@@ -31,28 +31,38 @@ def images_per_s(draw, batch: int, device, repeats: int) -> float:
 
 def sample_cells(model: str, size: int, batch: int, nfes: list[int], device, repeats: int = 1,
                  progress=print) -> dict:
-    """{"difflab": [rows per sampler and budget], "ddim_vs_diffusers": [rows per budget], params}."""
+    """{"difflab": [rows per sampler and budget], "ddim_vs_diffusers": [rows per budget], params}.
+
+    diffusers' DDIM is timed right after difflab's at each budget, so that the pair shares the machine's load."""
     cfg = compose_train(f"model={model}", *data_overrides(size))
     shape = (cfg.data.channels, size, size)
     module = build_module(cfg, shape).to(device).eval()
     module.net.to(memory_format=torch.channels_last)
     T = module.timesteps
     module.sample(batch, seed=0, batch_size=batch, sampler=with_nfe(module.sampler, 2, T))  # warm-up
-    rows = []
+    out = {"model": model, "size": size, "batch": batch, "difflab": [], "ddim_vs_diffusers": [],
+           "params_difflab": sum(p.numel() for p in module.net.parameters())}
+    peer_rate = peer_ddim(cfg.model, shape, batch, device, repeats, out) if peer.available() else None
     for name in SAMPLERS:
         base = instantiate(compose_train(f"model={model}", *data_overrides(size), f"sampler={name}").sampler)
         for nfe in nfes:
             sampler = with_nfe(base, nfe, T)
             rate = images_per_s(lambda: module.sample(batch, sampler=sampler, seed=0, batch_size=batch), batch,
                                 device, repeats)
-            rows.append({"sampler": name, "steps": sampler.steps, "nfe": sampler.nfe(T), "images_per_s": rate})
-            progress(f"  {name:16s} NFE {rows[-1]['nfe']:3d}  {rate:8.1f} img/s")
-    out = {"model": model, "size": size, "batch": batch, "difflab": rows, "ddim_vs_diffusers": [],
-           "params_difflab": sum(p.numel() for p in module.net.parameters())}
-    if not peer.available():
-        return out
+            out["difflab"].append({"sampler": name, "steps": sampler.steps, "nfe": sampler.nfe(T),
+                                   "images_per_s": rate})
+            progress(f"  {name:16s} NFE {sampler.nfe(T):3d}  {rate:8.1f} img/s")
+            if name == "ddim" and peer_rate is not None:
+                theirs = peer_rate(nfe)
+                out["ddim_vs_diffusers"].append({"nfe": nfe, "difflab": rate, "diffusers": theirs,
+                                                 "ratio_difflab_diffusers": rate / theirs})
+                progress(f"  diffusers ddim   NFE {nfe:3d}  {theirs:8.1f} img/s")
+    return out
 
-    unet = peer.peer_unet(cfg.model, shape[0], size).to(device).eval().to(memory_format=torch.channels_last)
+
+def peer_ddim(model_cfg, shape, batch: int, device, repeats: int, out: dict):
+    """rate(nfe) -> images/s of diffusers' DDIM loop on the UNet2DModel shaped like model_cfg (warmed up)."""
+    unet = peer.peer_unet(model_cfg, shape[0], shape[-1]).to(device).eval().to(memory_format=torch.channels_last)
     out["params_diffusers"] = sum(p.numel() for p in unet.parameters())
     scheduler = peer.ddpm_scheduler()  # linear betas 1e-4..0.02 over 1000 steps: difflab's default schedule
     g = torch.Generator(device=device)
@@ -62,10 +72,4 @@ def sample_cells(model: str, size: int, batch: int, nfes: list[int], device, rep
         sync(device)
 
     draw(2)  # warm-up
-    ddim = {r["nfe"]: r["images_per_s"] for r in rows if r["sampler"] == "ddim"}
-    for nfe in nfes:
-        rate = images_per_s(lambda: draw(nfe), batch, device, repeats)
-        out["ddim_vs_diffusers"].append({"nfe": nfe, "difflab": ddim[nfe], "diffusers": rate,
-                                         "ratio_difflab_diffusers": ddim[nfe] / rate})
-        progress(f"  diffusers ddim   NFE {nfe:3d}  {rate:8.1f} img/s")
-    return out
+    return lambda nfe: images_per_s(lambda: draw(nfe), batch, device, repeats)

@@ -50,8 +50,8 @@ def preset_cell(model: str, size: int, precision: str, batch: int, device, warmu
         opt = instantiate(cfg.optimizer)(module.parameters())
         x = torch.rand(batch, *shape, device=device) * 2 - 1
         step = difflab_step(module, opt, device, precision, cfg.trainer.gradient_clip_val)
-        flops = count_flops(lambda: step(x))  # the same each step: counted once, outside the timing
-        seconds = time_steps(lambda: step(x), warmup, steps, device)
+        flops = count_flops(lambda: step(x))  # the same each step: counted once, as the first warm-up step
+        seconds = time_steps(lambda: step(x), warmup - 1, steps, device)
     out = {"model": model, "size": size, "channels": shape[0], "precision": precision, "batch": batch,
            "params": params(module.net), **summarise(seconds, batch), "peak_mem_mib": mem.mib,
            "flops_per_step": flops}
