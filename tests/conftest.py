@@ -1,6 +1,10 @@
 """Shared fixtures: compose the real config (conf/) with tiny CPU overrides, and run the entry points."""
 
+import contextlib
+import io
+import logging
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +47,59 @@ def run_cli(script: str, *args, timeout=300, cwd=None) -> subprocess.CompletedPr
         [sys.executable, str(ROOT / "src" / f"{script}.py"), *args],
         capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=env,
     )
+
+
+def run_in_process(script: str, *args, cwd=None) -> subprocess.CompletedProcess:
+    """Run src/<script>.py (or the script at a path like bench/x.py) in this process, as `python SCRIPT ARGS` would:
+    its argv, Hydra's main, its one-line errors and exit status, its folder first on sys.path; but without starting
+    an interpreter and importing torch again (seconds per run). Returns what run_cli returns.
+
+    What only a new process shows (the exit status the shell sees, stderr at the file-descriptor level, so also
+    what loggers and warnings print) is left to one run_cli test per entry point. An exception that the script
+    lets out is raised here, failing the test as its traceback would."""
+    from hydra.core.hydra_config import HydraConfig
+
+    path = ROOT / script if script.endswith(".py") else ROOT / "src" / f"{script}.py"
+    argv, env = [str(path), *args], {"HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline"}
+    saved_env = {k: os.environ.get(k) for k in env}
+    saved_argv, saved_path, saved_cwd, saved_hydra = sys.argv, sys.path[:], os.getcwd(), HydraConfig.instance().cfg
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    os.environ.update(env)
+    sys.argv = argv
+    sys.path.insert(0, str(path.parent))
+    os.chdir(cwd or ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(argv[0], run_name="__main__")
+    except SystemExit as stop:  # sys.exit(message) prints the message and exits with status 1
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if isinstance(stop.code, str):
+            err.write(stop.code + "\n")
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+        os.chdir(saved_cwd)
+        HydraConfig.instance().cfg = saved_hydra  # the run's Hydra config must not leak into later tests
+        for handler in root.handlers:  # Hydra's job logging: a console handler on `out` and the run's log file
+            if handler not in saved_handlers:
+                handler.close()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    """Bad input must be refused before training starts: Trainer.fit fails the test if it is reached."""
+    import lightning
+
+    monkeypatch.setattr(lightning.Trainer, "fit", lambda *a, **k: pytest.fail("training started"))
 
 
 @pytest.fixture

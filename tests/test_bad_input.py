@@ -1,4 +1,7 @@
-"""Bad input: one line naming the key and what is allowed, a non-zero exit, no traceback, before any training."""
+"""Bad input: one line naming the key and what is allowed, a non-zero exit, no traceback, before any training.
+
+Each command runs in this process (run_in_process: the script, its argv and Hydra's main, without a new interpreter);
+one case per command runs as a real process, for the exit status and for stderr as the shell sees it."""
 
 import pickle
 
@@ -7,7 +10,7 @@ import torch
 
 from difflab.checkpoint import load_checkpoint
 from difflab.errors import ConfigError
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, run_cli, run_in_process
 
 
 def assert_one_line_error(proc, *needles):
@@ -40,16 +43,24 @@ def assert_one_line_error(proc, *needles):
     ids=["model", "patch", "channels", "timesteps", "steps0", "stepsT", "root", "ckpt", "key", "no-value", "lr-type",
          "steps-type", "precision"],
 )
-def test_train_rejects_bad_config(tmp_path, overrides, needles):
-    proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}", *overrides)
+def test_train_rejects_bad_config(tmp_path, overrides, needles, no_fit):
+    proc = run_in_process("train", *TINY, f"hydra.run.dir={tmp_path}", *overrides)
     assert_one_line_error(proc, *needles)
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_train_rejects_file_that_is_not_a_checkpoint(tmp_path):
+def test_train_command_prints_one_line_and_exits_2(tmp_path):
+    """A value refused inside the job (not by the early override check): only the error line reaches stderr."""
+    proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}", "schedule.timesteps=0")
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "schedule.timesteps=0", ">= 1")
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_train_rejects_file_that_is_not_a_checkpoint(tmp_path, no_fit):
     bad = tmp_path / "notes.ckpt"
     bad.write_text("hello")
-    proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path / 'run'}", f"ckpt_path={bad}")
+    proc = run_in_process("train", *TINY, f"hydra.run.dir={tmp_path / 'run'}", f"ckpt_path={bad}")
     assert_one_line_error(proc, "ckpt_path=", "not a readable checkpoint")
 
 
@@ -68,7 +79,8 @@ def test_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
     assert not marker.exists()
     with pytest.raises(ConfigError, match="weights-only"):
         load_checkpoint(evil)
-    proc = run_cli("sample", f"ckpt={evil}", f"hydra.run.dir={tmp_path / 'out'}")
+    proc = run_cli("sample", f"ckpt={evil}", f"hydra.run.dir={tmp_path / 'out'}")  # the sample command's real process
+    assert proc.returncode == 2
     assert_one_line_error(proc, f"ckpt={evil}", "weights-only")
     assert not marker.exists()
 
@@ -84,7 +96,7 @@ def test_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
 def test_sample_rejects_bad_input(tmp_path, trained_ckpt, args, needles):
     args = [a if not a.startswith("ckpt=") else a for a in args]
     ckpt = [] if any(a.startswith("ckpt=") for a in args) else [f"ckpt={trained_ckpt}"]
-    proc = run_cli("sample", *ckpt, *args, f"hydra.run.dir={tmp_path}")
+    proc = run_in_process("sample", *ckpt, *args, f"hydra.run.dir={tmp_path}")
     assert_one_line_error(proc, *needles)
     assert not (tmp_path / "grid.png").exists()
 
