@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from difflab.apps.result import Observation, Result
 from difflab.build import instantiate, module_from_checkpoint
 from difflab.errors import ConfigError
+from difflab.precision import choose_precision
 from difflab.sample import pick_device
 
 SPLITS = ("test", "val", "train")
@@ -185,7 +186,9 @@ def apply(cfg: DictConfig) -> dict:
     task = instantiate(cfg.task)
     if cfg.get("sampler") and hasattr(task, "sampler"):  # sampler=ddpm picks the reverse process of the task
         task = dataclasses.replace(task, sampler=instantiate(cfg.sampler))
-    module = module_from_checkpoint(cfg.ckpt, key="ckpt").to(pick_device(cfg.device))
+    device = pick_device(cfg.device)
+    precision = choose_precision(cfg.get("precision", "auto"), device, key="precision")
+    module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=precision, device=device).to(device)
     obs = load_observation(cfg, module, task)
     task.check(module, obs)  # every refusal happens here, before any sampling
     result = run_batches(task, module, obs, cfg.batch_size, cfg.temperature)

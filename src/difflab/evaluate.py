@@ -31,7 +31,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"temperature={cfg.temperature} is invalid; allowed: a number > 0")
     if not (isinstance(cfg.num_samples, int) and cfg.num_samples >= 2):
         raise ConfigError(f"num_samples={cfg.num_samples} is invalid; allowed: an integer >= 2")
-    module = module_from_checkpoint(cfg.ckpt, key="ckpt")
+    module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=cfg.trainer.get("precision", "auto"),
+                                    device=cfg.trainer.get("accelerator", "auto"))
     datamodule = data_for(cfg, module)
     datamodule.setup("test")
     real_set = datamodule.test_set if cfg.split == "test" else datamodule.val_set

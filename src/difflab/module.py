@@ -9,8 +9,11 @@ from difflab.diffusion.denoiser import Denoiser
 from difflab.diffusion.guidance import GuidedDenoiser
 from difflab.diffusion.schedules import alpha_sigma
 from difflab.errors import ConfigError
+from difflab.precision import autocast_dtype
 from difflab.sampling import DDIM, make_noise
 from difflab.sampling.noise import mix_seed
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class DiffusionModule(L.LightningModule):
@@ -21,6 +24,10 @@ class DiffusionModule(L.LightningModule):
     Ho & Salimans 2022). `loss_buckets` > 0 also logs the loss per range of timesteps. Training noise and
     timesteps come from a generator seeded by (seed, step, rank), so a resumed run draws exactly what an
     uninterrupted one would.
+
+    Speed: `precision` (resolved, e.g. 'bf16-mixed') is what sampling computes the network in (training's autocast
+    is the Trainer's, with the same value); `channels_last` stores convolution weights and inputs NHWC;
+    `compile` is a torch.compile mode for the training network (null = eager).
     """
 
     def __init__(
@@ -36,6 +43,9 @@ class DiffusionModule(L.LightningModule):
         seed: int = 0,
         loss_buckets: int = 10,
         run_config: dict | None = None,
+        precision: str = "32-true",
+        channels_last: bool = False,
+        compile: str | bool | None = None,
     ):
         super().__init__()
         # logger=False: train() sends the full config to the loggers itself (once, at top level)
@@ -44,6 +54,10 @@ class DiffusionModule(L.LightningModule):
         )
         if not 0 <= label_dropout < 1:
             raise ConfigError(f"module.label_dropout={label_dropout} is invalid; allowed: 0 <= p < 1")
+        compile = "default" if compile is True else (compile or None)
+        if compile is not None and compile not in COMPILE_MODES:
+            raise ConfigError(f"module.compile={compile} is not valid; allowed: null (eager), true, "
+                              f"{', '.join(COMPILE_MODES)}")
         self.net, self.schedule, self.objective = net, schedule, objective
         self.alphas_cumprod = schedule.alphas_cumprod
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -54,6 +68,10 @@ class DiffusionModule(L.LightningModule):
         self.label_dropout = label_dropout
         self.seed = seed
         self.loss_buckets = loss_buckets
+        self.autocast_dtype = autocast_dtype(precision)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        self.compile_mode = compile
 
     @property
     def timesteps(self) -> int:
@@ -74,6 +92,7 @@ class DiffusionModule(L.LightningModule):
     def losses(self, x0: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator):
         """Per-sample losses [N] and their timesteps [N] at random t and eps drawn from `generator`."""
         n = x0.shape[0]
+        x0 = x0.contiguous(memory_format=self.memory_format)
         t = torch.randint(0, self.timesteps, (n,), device=x0.device, generator=generator)
         eps = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
         alpha, sigma = alpha_sigma(self.alphas_cumprod, t, x0)
@@ -84,6 +103,11 @@ class DiffusionModule(L.LightningModule):
             drop = torch.rand(n, device=x0.device, generator=generator) < self.label_dropout
             out = self.net(x_t, t, y=torch.where(drop, torch.full_like(y, self.num_classes), y))
         return self.objective.loss(out, x0, eps, alpha, sigma), t
+
+    def on_fit_start(self):
+        # after the EMA callback has copied the module, which stays eager; in place, so state-dict keys stay
+        if self.compile_mode is not None:
+            self.net.compile(mode=self.compile_mode)
 
     def training_step(self, batch, batch_idx):
         x0, y = batch
@@ -110,9 +134,21 @@ class DiffusionModule(L.LightningModule):
 
     def on_before_optimizer_step(self, optimizer):
         if self._should_log_now():
-            norms = [p.grad.detach().norm(2) for p in self.parameters() if p.grad is not None]
-            if norms:  # before clipping: the norm the optimiser was handed
-                self.log("train/grad_norm", torch.stack(norms).norm(2))
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            if grads:  # before clipping: the norm the optimiser was handed
+                self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads, foreach=True))
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        # Lightning's mixed-precision plugin refuses to clip for an optimizer that unscales internally (fused
+        # AdamW), for float16's loss scaler; bf16 has no scaler, so its gradients are the true ones to clip.
+        if gradient_clip_val and str(self.trainer.precision).startswith("bf16") and \
+                getattr(optimizer, "_step_supports_amp_scaling", False):
+            if gradient_clip_algorithm == "value":
+                torch.nn.utils.clip_grad_value_(self.parameters(), gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val, foreach=True)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def validation_step(self, batch, batch_idx):
         x0, y = batch
@@ -130,8 +166,9 @@ class DiffusionModule(L.LightningModule):
         """D(x_t, t) -> (x0_hat, eps_hat) for labels y [N] (None = no label), classifier-free guided with
         `guidance_scale` w towards y if given (difflab.diffusion.guidance: w = 0 unconditional, 1 conditional)."""
         if guidance_scale is None:
-            return Denoiser(self.net, self.alphas_cumprod, self.objective, y=y)
-        return GuidedDenoiser(self.net, self.alphas_cumprod, self.objective, y, guidance_scale, self.num_classes)
+            return Denoiser(self.net, self.alphas_cumprod, self.objective, y=y, autocast_dtype=self.autocast_dtype)
+        return GuidedDenoiser(self.net, self.alphas_cumprod, self.objective, y, guidance_scale, self.num_classes,
+                              autocast_dtype=self.autocast_dtype)
 
     def check_labels(self, y: torch.Tensor | None, num_samples: int, guidance_scale: float | None) -> None:
         """Raise a one-line ConfigError unless labels y and the guidance scale suit this model."""

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, ListConfig
 from difflab.build import instantiate, module_from_checkpoint
 from difflab.callbacks.images import save_grid, to_unit
 from difflab.errors import ConfigError
+from difflab.precision import choose_precision
 
 
 def pick_device(name: str) -> torch.device:
@@ -47,7 +48,9 @@ def sample(cfg: DictConfig) -> Path:
     if not (isinstance(cfg.num_samples, int) and cfg.num_samples >= 1):
         raise ConfigError(f"num_samples={cfg.num_samples} is invalid; allowed: an integer >= 1")
     guidance = cfg.get("guidance") or {}
-    module = module_from_checkpoint(cfg.ckpt, key="ckpt").to(pick_device(cfg.device))
+    device = pick_device(cfg.device)
+    precision = choose_precision(cfg.get("precision", "auto"), device, key="precision")
+    module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=precision, device=device).to(device)
     sampler = instantiate(cfg.sampler) if cfg.get("sampler") else None
     (sampler or module.sampler).check(module.timesteps)
     y = class_labels(guidance.get("classes"), module.num_classes, cfg.num_samples)

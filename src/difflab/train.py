@@ -6,7 +6,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from difflab.build import build_module, instantiate, load_init_weights
 from difflab.callbacks.ema import ema_module
@@ -14,6 +14,7 @@ from difflab.callbacks.sample_grid import preview_grid
 from difflab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from difflab.errors import ConfigError
 from difflab.loggers import finish_wandb
+from difflab.precision import choose_precision
 
 
 def instantiate_group(cfg) -> list:
@@ -24,6 +25,8 @@ def instantiate_group(cfg) -> list:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train a diffusion model as cfg says; returns the final metrics. Bad config raises ConfigError before fit."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    with open_dict(cfg):  # the run's config records what it computes in, not "auto"
+        cfg.trainer.precision = choose_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator", "auto"))
     out = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg, datamodule.image_shape)

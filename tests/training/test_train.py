@@ -11,6 +11,7 @@ from omegaconf import open_dict
 from difflab.build import module_from_checkpoint
 from difflab.callbacks.ema import ema_decay
 from difflab.checkpoint import load_checkpoint
+from difflab.errors import ConfigError
 from difflab.train import train
 from tests.conftest import CONF, compose_train
 
@@ -129,11 +130,11 @@ def test_checkpoint_holds_ema_weights_for_sampling(tmp_path):
     assert ckpt["global_step"] == 5  # last.ckpt holds the final step, not the last periodic save (4)
     ema, raw = ckpt["state_dict"], ckpt["current_model_state"]
     assert any(not torch.equal(ema[k], raw[k]) for k in ema)
-    module = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    module = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt", precision="32")
     for k, v in module.state_dict().items():
         torch.testing.assert_close(v, ema[k])
     convs = [p for p in module.net.parameters() if p.dim() == 4]
-    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)  # the faster CPU layout
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)  # float32 CPU: NHWC
     x, t = torch.randn(3, *module.image_shape), torch.tensor([0, 500, 999])
     with torch.no_grad():
         fast = module.net(x, t)
@@ -194,3 +195,20 @@ def test_init_weights_bad_input_is_one_line_error(tmp_path, overrides, needles):
     for needle in needles:
         assert needle in str(err.value)
     assert not (tmp_path / "second" / "checkpoints").exists()
+
+
+def test_precision_and_memory_format_choices():
+    from difflab.build import channels_last
+    from difflab.precision import autocast_dtype, resolve_precision
+
+    assert channels_last("auto", "32-true", "cpu") and not channels_last("auto", "bf16-mixed", "cpu")
+    assert not channels_last("auto", "32-true", "cuda") and channels_last(True, "bf16-mixed", "cuda")
+    with pytest.raises(ConfigError, match=r"module.channels_last=yes is not valid; allowed: auto, true, false"):
+        channels_last("yes", "32-true", "cpu")
+    resolved, why = resolve_precision("auto", "cpu")
+    assert resolved in ("bf16-mixed", "32-true") and why.startswith("auto: this CPU has")
+    assert autocast_dtype("bf16-mixed") == torch.bfloat16 and autocast_dtype("32-true") is None
+    with pytest.raises(ConfigError, match=r"trainer.precision=16-mixed needs a CUDA GPU .*allowed here: auto, 32"):
+        resolve_precision("16-mixed", "cpu")
+    with pytest.raises(ConfigError, match=r"precision=fp8 is not valid; allowed: auto, 32, bf16-mixed"):
+        resolve_precision("fp8", "cpu", key="precision")

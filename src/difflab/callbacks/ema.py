@@ -30,11 +30,14 @@ class EMA(WeightAveraging):
             raise ConfigError("callbacks.ema.every_n_steps must be >= 1 and callbacks.ema.start_step >= 0")
         self.decay, self.warmup = decay, warmup
         self.every_n_steps, self.start_step = every_n_steps, start_step
-        super().__init__(avg_fn=self._average, use_buffers=True)
+        super().__init__(multi_avg_fn=self._average, use_buffers=True)
 
-    def _average(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        d = ema_decay(num_averaged, self.decay, self.warmup).to(averaged.dtype)
-        return d * averaged + (1 - d) * current
+    def _average(self, averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor):
+        """averaged <- d averaged + (1 - d) current, in place, for one device and dtype's tensors in one call."""
+        if not averaged[0].is_floating_point():  # integer buffers (counters) follow the model
+            torch._foreach_copy_(averaged, current)
+            return
+        torch._foreach_lerp_(averaged, current, 1 - float(ema_decay(num_averaged, self.decay, self.warmup)))
 
     def should_update(self, step_idx=None, epoch_idx=None) -> bool:
         return step_idx is not None and step_idx >= self.start_step and step_idx % self.every_n_steps == 0

@@ -26,9 +26,11 @@ class GuidedDenoiser:
     alpha ~ 0 at the noisiest steps and exactly the conditional (unconditional) denoiser at w = 1 (w = 0).
     """
 
-    def __init__(self, net, alphas_cumprod: torch.Tensor, objective, y: torch.Tensor, scale: float, null_label: int):
+    def __init__(self, net, alphas_cumprod: torch.Tensor, objective, y: torch.Tensor, scale: float, null_label: int,
+                 autocast_dtype: torch.dtype | None = None):
         self.scale = float(scale)
-        self.denoiser = Denoiser(net, alphas_cumprod, objective, y=torch.cat([y, torch.full_like(y, null_label)]))
+        self.denoiser = Denoiser(net, alphas_cumprod, objective, y=torch.cat([y, torch.full_like(y, null_label)]),
+                                 autocast_dtype=autocast_dtype)
 
     @property
     def alphas_cumprod(self) -> torch.Tensor:

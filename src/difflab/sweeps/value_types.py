@@ -99,10 +99,14 @@ def annotation(cfg: DictConfig, key: str):
         return None
     try:
         obj = get_object(target)
-        hints = typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj)
+        # a subclass that passes **kwargs on (difflab's Trainer) leaves the other annotations to its bases
+        for fn in [c.__init__ for c in obj.__mro__] if inspect.isclass(obj) else [obj]:
+            hints = typing.get_type_hints(fn)
+            if name in hints:
+                return hints[name]
     except Exception:  # an unimportable target fails with its own error when instantiated
         return None
-    return hints.get(name)
+    return None
 
 
 def default_kind(default) -> tuple[Callable, str] | None:
