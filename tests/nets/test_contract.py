@@ -1,0 +1,138 @@
+"""What every network promises (net(x, t, y=None) -> tensor shaped like x), checked on UNet and DiT alike: shapes,
+a zero start that still trains, conditioning on t and y, the null class, gradients, and the presets."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from difflab.nets import DiT, UNet
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def unet(channels=1, size=8, **kw):
+    """Four levels so 28x28 exercises odd halving (28 -> 14 -> 7 -> 4) and the way back."""
+    args = dict(base_channels=16, channel_mult=(1, 2, 2, 2), num_res_blocks=1,
+                attention_resolutions=(16, 8), num_heads=2, groups=8)
+    return UNet(channels, size, **(args | kw))
+
+
+def dit(channels=1, size=8, **kw):
+    return DiT(size, channels, **(dict(patch_size=2, hidden_size=32, depth=2, num_heads=2) | kw))
+
+
+@dataclass(frozen=True)
+class Net:
+    make: Callable  # make(channels, size, **kw): a tiny net of this kind
+    zeroed: Callable  # the layers that start at zero
+    output_layer: Callable  # the one layer that gets a gradient at init
+    grad_case: tuple  # (channels, size, kwargs) for the gradient check
+    preset_size: int  # the image size its conf/model presets are built at
+
+    def __repr__(self):
+        return self.make.__name__
+
+
+NETS = {
+    "unet": Net(unet, lambda n: [n.out[-1]], lambda n: n.out[-1].weight, (3, 28, dict(dropout=0.1)), 28),
+    "dit": Net(dit, lambda n: [b.adaLN[-1] for b in n.blocks] + [n.final.adaLN[-1], n.final.linear],
+               lambda n: n.final.linear.weight, (3, 8, {}), 8),
+}
+each_net = pytest.mark.parametrize("spec", list(NETS.values()), ids=list(NETS))
+SHAPES = [("unet", s, {}) for s in (8, 16, 28, 32)] + \
+    [("dit", s, {"patch_size": p}) for s, p in [(8, 2), (16, 4), (28, 2), (28, 4), (32, 2), (32, 4)]]
+PRESETS = [("unet", "unet"), ("unet", "unet_small"), ("dit", "dit"), ("dit", "dit_small"), ("dit", "dit_b2")]
+
+
+def perturb(net, seed=0):
+    """Move every weight off its init, so zero-initialised layers stop masking the conditioning."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return net
+
+
+def batch(channels, size, n=3):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, channels, size, size, generator=g), torch.tensor([0, 17, 999][:n])
+
+
+@pytest.mark.parametrize("name, size, kw", SHAPES, ids=[f"{n}-{s}-{kw}" for n, s, kw in SHAPES])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_output_shape_matches_input(name, size, kw, channels):
+    make = NETS[name].make
+    x, t = batch(channels, size)
+    assert make(channels, size, **kw)(x, t).shape == x.shape
+    cond = perturb(make(channels, size, num_classes=10, **kw))
+    assert cond(x, t, torch.tensor([0, 9, 10])).shape == x.shape  # 10 is the null class
+    assert cond(x, t).shape == x.shape
+
+
+@each_net
+def test_initial_output_is_zero(spec):
+    net = spec.make(3, 16, num_classes=10)
+    assert all((p == 0).all() for layer in spec.zeroed(net) for p in layer.parameters())
+    x, t = batch(3, 16)
+    assert torch.equal(net(x, t, torch.tensor([1, 2, 10])), torch.zeros_like(x))
+
+
+@each_net
+def test_time_and_labels_change_the_output(spec):
+    net = perturb(spec.make(1, 8, num_classes=10)).eval()
+    x = batch(1, 8, n=1)[0].expand(2, -1, -1, -1)
+    out = net(x, torch.tensor([10, 500]), torch.tensor([3, 3]))
+    assert not torch.allclose(out[0], out[1])
+    out = net(x, torch.tensor([10, 10]), torch.tensor([3, 4]))
+    assert not torch.allclose(out[0], out[1])
+
+
+@each_net
+def test_missing_label_means_null_class(spec):
+    net = perturb(spec.make(1, 8, num_classes=10)).eval()
+    x, t = batch(1, 8)
+    torch.testing.assert_close(net(x, t), net(x, t, torch.full_like(t, 10)))
+
+
+@each_net
+def test_labels_for_unconditional_net_raise(spec):
+    x, t = batch(1, 8)
+    with pytest.raises(ValueError, match="num_classes"):
+        spec.make(1, 8)(x, t, torch.zeros_like(t))
+
+
+@each_net
+def test_gradients_reach_every_parameter(spec):
+    channels, size, kw = spec.grad_case
+    net = perturb(spec.make(channels, size, num_classes=10, **kw))
+    x, t = batch(channels, size)
+    net(x, t, torch.tensor([0, 1, 10])).square().mean().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+@each_net
+def test_zero_init_still_trains(spec):
+    """The zeroed output layer gets a gradient at init, so training can leave the zero start."""
+    net = spec.make(1, 8)
+    x, t = batch(1, 8)
+    (net(x, t) - x).square().mean().backward()
+    assert spec.output_layer(net).grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name, preset", PRESETS, ids=[p for _, p in PRESETS])
+def test_presets_build(name, preset):
+    size = NETS[name].preset_size
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose(overrides=[f"+model={preset}", "+data.channels=1", f"+data.image_size={size}",
+                                 "+data.num_classes=10", "model.num_classes=${data.num_classes}"])
+    net = instantiate(cfg.model)
+    assert (net.in_channels, net.num_classes) == (1, 10)
+    x, t = batch(1, size, n=2)
+    with torch.no_grad():
+        assert net(x, t).shape == x.shape
