@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
+
+# One thread, here and (through the environment) in every process a test starts: the tests' tensors are tiny, and on
+# a 2-core machine with anything else running, torch's two OpenMP threads wait on each other at every op (a tiny
+# UNet's forward pass took 2 s instead of 20 ms). OMP_NUM_THREADS set by the caller wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
