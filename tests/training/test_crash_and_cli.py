@@ -1,4 +1,5 @@
-"""The product from the command line: train, sample, survive SIGKILL, run DDP on 2 CPU processes."""
+"""The product from the command line: train, sample, survive SIGKILL, run DDP on 2 CPU processes. The commands run
+in this process (run_in_process) where a process of their own adds nothing to the check."""
 
 import os
 import random
@@ -13,19 +14,19 @@ import torch
 
 from difflab.build import module_from_checkpoint
 from difflab.checkpoint import load_checkpoint
-from tests.conftest import ROOT, TINY, run_cli
+from tests.conftest import ROOT, TINY, run_cli, run_in_process
 
 
 def test_sample_command_writes_grid_and_samples(tmp_path, trained_ckpt):
     args = [f"ckpt={trained_ckpt}", "num_samples=6", "sampler=ddim", "sampler.steps=4", "temperature=0.8", "seed=0"]
-    proc = run_cli("sample", *args, f"hydra.run.dir={tmp_path / 'a'}")
+    proc = run_in_process("sample", *args, f"hydra.run.dir={tmp_path / 'a'}")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "a" / "grid.png").is_file()
     data = np.load(tmp_path / "a" / "samples.npz")
     assert data["images"].shape == (6, 8, 8, 1) and data["images"].dtype == np.uint8
     assert data["samples"].shape == (6, 1, 8, 8)
     # Sample i depends only on (seed, i): a smaller batch size gives the same images.
-    proc = run_cli("sample", *args, "batch_size=4", f"hydra.run.dir={tmp_path / 'b'}")
+    proc = run_in_process("sample", *args, "batch_size=4", f"hydra.run.dir={tmp_path / 'b'}")
     assert proc.returncode == 0, proc.stderr
     np.testing.assert_allclose(np.load(tmp_path / "b" / "samples.npz")["samples"], data["samples"], atol=1e-5)
 
@@ -48,16 +49,15 @@ def test_sigkill_at_a_random_moment_leaves_a_resumable_last_checkpoint(tmp_path)
         proc.wait()
     ckpt = load_checkpoint(last)
     assert ckpt["global_step"] >= 1
-    resumed = run_cli("train", *TINY, f"trainer.max_steps={ckpt['global_step'] + 2}", f"ckpt_path={last}",
-                      "logger=none", "model.base_channels=32", f"hydra.run.dir={tmp_path / 'resumed'}")
+    resumed = run_in_process("train", *TINY, f"trainer.max_steps={ckpt['global_step'] + 2}", f"ckpt_path={last}",
+                             "logger=none", "model.base_channels=32", f"hydra.run.dir={tmp_path / 'resumed'}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")["global_step"] == ckpt["global_step"] + 2
 
 
 def test_default_style_run_from_cli_leaves_its_artefacts(tmp_path):
-    proc = run_cli("train", *TINY, "trainer.max_steps=4", "final_samples=4", "callbacks.loss_curve.every_n_steps=2",
-                   "trainer.log_every_n_steps=1",
-                   f"hydra.run.dir={tmp_path}")
+    proc = run_in_process("train", *TINY, "trainer.max_steps=4", "final_samples=4",
+                          "callbacks.loss_curve.every_n_steps=2", "trainer.log_every_n_steps=1", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ["checkpoints/last.ckpt", "samples.png", "loss.png", "loss.csv", "csv/metrics.csv", "config.yaml",
                  ".hydra/config.yaml"]:
