@@ -56,8 +56,8 @@ def test_sigkill_at_a_random_moment_leaves_a_resumable_last_checkpoint(tmp_path)
 
 
 def test_default_style_run_from_cli_leaves_its_artefacts(tmp_path):
-    proc = run_in_process("train", *TINY, "trainer.max_steps=4", "final_samples=4",
-                          "callbacks.loss_curve.every_n_steps=2", "trainer.log_every_n_steps=1", f"hydra.run.dir={tmp_path}")
+    proc = run_in_process("train", *TINY, "trainer.max_steps=4", "final_samples=4", "trainer.log_every_n_steps=1",
+                          "callbacks.loss_curve.every_n_steps=2", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ["checkpoints/last.ckpt", "samples.png", "loss.png", "loss.csv", "csv/metrics.csv", "config.yaml",
                  ".hydra/config.yaml"]:
