@@ -8,13 +8,12 @@ import torch
 
 from difflab.metrics.evaluator import Evaluator, shard
 from difflab.train import train
-from tests.conftest import compose_train, run_cli
+from tests.conftest import compose_train, run_cli, run_in_process
 
 
-
-def run_evaluate(tmp_path, ckpt, *args, name="run"):
+def run_evaluate(tmp_path, ckpt, *args, name="run", run=run_in_process):
     out = tmp_path / name
-    proc = run_cli("evaluate", f"ckpt={ckpt}", *args, f"hydra.run.dir={out}", timeout=600)
+    proc = run("evaluate", f"ckpt={ckpt}", *args, f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "metrics.json").read_text()), proc
 
@@ -43,7 +42,8 @@ def test_evaluate_command_writes_metrics_and_table(tmp_path, trained_ckpt):
 def test_fid_is_the_same_with_one_and_two_ddp_processes(tmp_path, trained_ckpt):
     args = ["metrics=[fid,kid]", "num_samples=50", "sampler=ddim", "sampler.steps=3", "trainer.accelerator=cpu"]
     one, _ = run_evaluate(tmp_path, trained_ckpt, *args, name="one")
-    two, _ = run_evaluate(tmp_path, trained_ckpt, *args, "trainer=ddp", "trainer.devices=2", name="two")
+    two, _ = run_evaluate(tmp_path, trained_ckpt, *args, "trainer=ddp", "trainer.devices=2", name="two",
+                          run=lambda *a: run_cli(*a, timeout=600))  # DDP starts the second rank as a process
     assert two["world_size"] == 2 and one["world_size"] == 1
     assert two["metrics"]["fid"] == pytest.approx(one["metrics"]["fid"], rel=1e-4)
     assert two["metrics"]["fid_std"] == pytest.approx(one["metrics"]["fid_std"], rel=1e-3)  # features in index order
@@ -79,11 +79,22 @@ def test_evaluate_rejects_bad_input(tmp_path, trained_ckpt, args, needles):
     from tests.test_bad_input import assert_one_line_error
 
     if "metrics/features=inception" in args:  # torch.hub announces its download attempt on stderr first
-        proc = run_cli("evaluate", f"ckpt={trained_ckpt}", *args, f"hydra.run.dir={tmp_path}", "num_samples=4")
+        proc = run_in_process("evaluate", f"ckpt={trained_ckpt}", *args, f"hydra.run.dir={tmp_path}", "num_samples=4")
         proc.stderr = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("Downloading:"))
         assert_one_line_error(proc, *needles)
         return
-    proc = run_cli("evaluate", f"ckpt={trained_ckpt}", *args, f"hydra.run.dir={tmp_path}", "num_samples=4"
-                   if not any(a.startswith("num_samples") for a in args) else "seed=0")
+    proc = run_in_process("evaluate", f"ckpt={trained_ckpt}", *args, f"hydra.run.dir={tmp_path}", "num_samples=4"
+                          if not any(a.startswith("num_samples") for a in args) else "seed=0")
     assert_one_line_error(proc, *needles)
+    assert "samples:" not in proc.stderr
+
+
+def test_evaluate_command_prints_one_line_and_exits_2(tmp_path, trained_ckpt):
+    """The command's real process: a checkpoint refused inside the job leaves one line on stderr, status 2."""
+    from tests.test_bad_input import assert_one_line_error
+
+    proc = run_cli("evaluate", f"ckpt={trained_ckpt}", "data=fashion_mnist", f"hydra.run.dir={tmp_path}",
+                   "num_samples=4")
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "(1, 8, 8)", "(1, 28, 28)")
     assert "samples:" not in proc.stderr
