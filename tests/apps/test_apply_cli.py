@@ -10,7 +10,7 @@ from torchvision.io import write_png
 from difflab.apply import apply
 from difflab.cli import config_error_in
 from difflab.errors import ConfigError
-from tests.conftest import CONF, run_cli
+from tests.conftest import CONF, run_cli, run_in_process
 
 
 def compose_apply(*overrides):
@@ -57,8 +57,8 @@ def test_degraded_inputs_from_files(trained_ckpt, tmp_path):
     for i, image in enumerate(low):
         write_png(image, str(tmp_path / "low" / f"{i}.png"))
     out = tmp_path / "out"
-    done = run_cli("apply", "task=superres", f"ckpt={trained_ckpt}", f"input={tmp_path / 'low'}", "degraded=true",
-                   f"hydra.run.dir={out}")
+    done = run_in_process("apply", "task=superres", f"ckpt={trained_ckpt}", f"input={tmp_path / 'low'}",
+                          "degraded=true", f"hydra.run.dir={out}")
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((out / "metrics.json").read_text())
     assert report["columns"] == ["input", "result", "bicubic"] and report["metrics"]["consistency_mae"] < 0.02
@@ -97,12 +97,12 @@ def test_bad_input_is_refused_before_sampling(trained_ckpt, tmp_path, make_args,
     assert not (out / "panel.png").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["task=foo"], "task=foo is not a known option"),
-    (["task=superres", "task.factor=3"], "task.factor=3 does not divide"),
-])
-def test_command_prints_one_error_line(trained_ckpt, tmp_path, args, message):
-    done = run_cli("apply", f"ckpt={trained_ckpt}", f"hydra.run.dir={tmp_path}", *args)
+@pytest.mark.parametrize("args, message, run", [
+    (["task=foo"], "task=foo is not a known option", run_in_process),
+    (["task=superres", "task.factor=3"], "task.factor=3 does not divide", run_cli),  # the command's real process
+], ids=["unknown-task", "factor"])
+def test_command_prints_one_error_line(trained_ckpt, tmp_path, args, message, run):
+    done = run("apply", f"ckpt={trained_ckpt}", f"hydra.run.dir={tmp_path}", *args)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], done.stderr[-2000:]

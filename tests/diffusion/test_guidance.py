@@ -16,7 +16,7 @@ from difflab.module import DiffusionModule
 from difflab.nets import DiT, UNet
 from difflab.sample import class_labels
 from difflab.sampling import DDIM
-from tests.conftest import compose_train, run_cli
+from tests.conftest import compose_train, run_in_process
 from tests.test_bad_input import assert_one_line_error
 
 OBJECTIVES = [Epsilon(), V(), Score()]
@@ -199,8 +199,8 @@ def conditional_ckpt(tmp_path_factory):
 
 
 def test_sample_command_draws_one_row_per_class(tmp_path, conditional_ckpt):
-    proc = run_cli("sample", f"ckpt={conditional_ckpt}", "num_samples=3", "sampler=ddim", "sampler.steps=3",
-                   "guidance.scale=2.5", "guidance.classes=[0,7]", f"hydra.run.dir={tmp_path}")
+    proc = run_in_process("sample", f"ckpt={conditional_ckpt}", "num_samples=3", "sampler=ddim", "sampler.steps=3",
+                          "guidance.scale=2.5", "guidance.classes=[0,7]", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     data = np.load(tmp_path / "samples.npz")
     assert data["labels"].tolist() == [0, 0, 0, 7, 7, 7]
@@ -210,8 +210,8 @@ def test_sample_command_draws_one_row_per_class(tmp_path, conditional_ckpt):
 
 
 def test_sample_command_rejects_out_of_range_class(tmp_path, conditional_ckpt):
-    proc = run_cli("sample", f"ckpt={conditional_ckpt}", "guidance.scale=2", "guidance.classes=[0,12]",
-                   f"hydra.run.dir={tmp_path}")
+    proc = run_in_process("sample", f"ckpt={conditional_ckpt}", "guidance.scale=2", "guidance.classes=[0,12]",
+                          f"hydra.run.dir={tmp_path}")
     assert_one_line_error(proc, "class label 12 is out of range", "allowed: 0..9")
     assert not (tmp_path / "grid.png").exists()
 
@@ -235,7 +235,7 @@ def test_guidance_classes_give_per_class_labels_in_order():
 
 
 def test_sample_command_refuses_guidance_on_unconditional_checkpoint(tmp_path, trained_ckpt):
-    proc = run_cli("sample", f"ckpt={trained_ckpt}", "guidance.scale=3", f"hydra.run.dir={tmp_path}")
+    proc = run_in_process("sample", f"ckpt={trained_ckpt}", "guidance.scale=3", f"hydra.run.dir={tmp_path}")
     assert_one_line_error(proc, "guidance.scale=3 needs a class-conditional model (model.num_classes set); "
                                 "this checkpoint is unconditional")
     assert not (tmp_path / "grid.png").exists()
