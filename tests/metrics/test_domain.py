@@ -15,7 +15,7 @@ from difflab.data.fashion_mnist import DEBIAN_DIR
 from difflab.errors import ConfigError
 from difflab.metrics import DomainClassifier, DomainFeatures, load_domain_classifier, save_domain_classifier
 from difflab.metrics.train_classifier import random_shift, train_classifier
-from tests.conftest import CONF, run_cli
+from tests.conftest import CONF, run_cli, run_in_process
 
 HAVE_FASHION = (Path(DEBIAN_DIR) / "t10k-images-idx3-ubyte.gz").is_file()
 needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason=f"Fashion-MNIST IDX files not in {DEBIAN_DIR}")
@@ -172,9 +172,9 @@ def test_one_epoch_on_digits_writes_loadable_weights(tmp_path):
 
 @pytest.mark.slow
 def test_command_trains_and_rejects_unknown_data(tmp_path):
-    proc = run_cli("train_features", "trainer.max_steps=3", "trainer.enable_progress_bar=false",
-                   "trainer.accelerator=cpu", f"out={tmp_path / 'w.pt'}", f"hydra.run.dir={tmp_path / 'run'}")
+    proc = run_in_process("train_features", "trainer.max_steps=3", "trainer.enable_progress_bar=false",
+                          "trainer.accelerator=cpu", f"out={tmp_path / 'w.pt'}", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert load_domain_classifier(tmp_path / "w.pt").saved_config["dataset"] == "digits"
-    proc = run_cli("train_features", "data=nope")
+    proc = run_cli("train_features", "data=nope")  # the command's real process
     assert proc.returncode == 2 and "data=nope is not a known option" in proc.stderr
