@@ -13,8 +13,7 @@ all in one run (every ratio is between numbers of this run).
 4. quality (--quality MINUTES only): FID-domain per wall-clock budget, difflab against diffusers.
 
 Writes throughput.json and throughput.md under --out. Without diffusers (pip install -e '.[bench]') its
-contestants are skipped with a note. On 2 shared CPU cores with --threads 1 the default run (parts 1-3) took
-13 minutes, half of it the 32M-parameter DiT at 28 and 32 pixels (--only / --sizes choose less); --tiny, 20 s.
+contestants are skipped with a note. --only and --sizes choose less.
 """
 
 import argparse
