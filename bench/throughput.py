@@ -4,13 +4,17 @@ all in one run (every ratio is between numbers of this run).
     .venv/bin/python bench/throughput.py [--tiny] [--only train contest sample quality] [--steps N]
         [--device cpu|cuda] [--quality MINUTES] [--out bench/results]     (make bench ARGS="...")
 
-1. train: each model preset at 8 (digits), 28 (Fashion-MNIST) and 32 (CIFAR-10, RGB) pixels, fp32 and bf16
-   autocast: ms/step, images/s, peak memory, FLOP/s and its share of this machine's measured matmul peak.
-2. contest: at 28 and 8 pixels, the same U-Net, batch, data, AdamW and precision: a bare PyTorch loop,
-   difflab through Lightning's Trainer (difflab.train.train with the default callbacks), and diffusers'
-   UNet2DModel + DDPMScheduler loop (train_unconditional.py's step).
+1. train: each model preset at 8 (digits), 28 (Fashion-MNIST) and 32 (CIFAR-10, RGB) pixels, in each precision
+   row: ms/step, images/s, peak memory, FLOP/s and its share of this machine's measured matmul peak.
+2. contest: at 28 and 8 pixels, the same U-Net, batch, data and AdamW: a bare PyTorch loop, difflab through
+   Lightning's Trainer (difflab.train.train with the default callbacks), and diffusers' UNet2DModel +
+   DDPMScheduler loop (train_unconditional.py's step), in each precision row.
 3. sample: every conf/sampler at 10/20/50 network evaluations; difflab's DDIM against diffusers' DDIM loop.
 4. quality (--quality MINUTES only): FID-domain per wall-clock budget, difflab against diffusers.
+
+Precision rows (--precisions, throughput_config.PRECISIONS): fp32 and bf16 (autocast) put all three in that
+precision; auto is each one's default: difflab's trainer.precision=auto (bf16 where the CPU/GPU has bf16 units,
+else fp32) with the bare loop alike, diffusers at fp32, as its example trains by default.
 
 Writes throughput.json and throughput.md under --out. Without diffusers (pip install -e '.[bench]') its
 contestants are skipped with a note. --only and --sizes choose less.
@@ -30,7 +34,7 @@ import lightning
 import torch
 
 import throughput_peer as peer
-from throughput_config import PRECISIONS
+from throughput_config import PRECISIONS, resolved
 from throughput_measure import matmul_peak
 from throughput_report import markdown
 from throughput_sample import sample_cells
@@ -67,7 +71,8 @@ def options(argv=None):
     ap.add_argument("--quality", type=float, default=None, metavar="MINUTES",
                     help="run part 4 with this training budget per contestant (takes 2 x MINUTES + sampling)")
     ap.add_argument("--quality-samples", type=int, default=2000, help="DDIM-50 samples per contestant for FID")
-    ap.add_argument("--quality-precision", choices=list(PRECISIONS), default="fp32")
+    ap.add_argument("--quality-precision", choices=list(PRECISIONS), default="auto",
+                    help="precision row of part 4, training and FID samples (default: auto, each one's default)")
     ap.add_argument("--out", default="bench/results", help="folder for throughput.json and throughput.md")
     args = ap.parse_args(argv)
     column = 0 if args.tiny else 2 if args.device.startswith("cuda") else 1
@@ -103,10 +108,25 @@ def chosen(args, sizes: list[int]) -> list[int]:
     return [s for s in sizes if args.sizes is None or s in args.sizes]
 
 
-def part_train(args, device) -> list[dict]:
+def distinct(precisions: list[str], device, notes: list[str]) -> list[str]:
+    """The rows in which difflab computes in a precision no earlier row does here: part 1 is difflab alone, so
+    auto would repeat the bf16 or the fp32 row (said in `notes`)."""
+    out, seen = [], {}
+    for p in precisions:
+        ours = resolved(p, device.type)
+        if ours["difflab"] in seen:
+            notes.append(f"train: {p} is {ours['difflab']} here ({ours['why']}): its rows are the "
+                         f"{seen[ours['difflab']]} rows")
+            continue
+        seen[ours["difflab"]] = p
+        out.append(p)
+    return out
+
+
+def part_train(args, device, notes: list[str]) -> list[dict]:
     presets = ("unet_small", "dit_small") if args.tiny else ("unet", "dit")
-    cells = [(p, s, m) for p in args.precisions for s in chosen(args, [8] if args.tiny else [8, 28, 32])
-             for m in presets]
+    cells = [(p, s, m) for p in distinct(args.precisions, device, notes)
+             for s in chosen(args, [8] if args.tiny else [8, 28, 32]) for m in presets]
     rows = []
     for i, (precision, size, model) in enumerate(cells):
         log(f"[train {i + 1}/{len(cells)}] {model} {size}px {precision} batch {args.batch}")
@@ -139,7 +159,7 @@ def run(args) -> dict:
     result["matmul_peak"] = matmul_peak(device, n=result["matmul_size"])
     log(", ".join(f"  {k}: {v / 1e9:.1f} GFLOP/s" for k, v in result["matmul_peak"].items()))
     if "train" in args.parts:
-        result["train"] = part_train(args, device)
+        result["train"] = part_train(args, device, result["notes"])
     if "contest" in args.parts:
         result["contest"] = part_contest(args, device)
     if "sample" in args.parts:

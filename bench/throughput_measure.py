@@ -13,7 +13,7 @@ import lightning as L
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from throughput_config import PRECISIONS
+from difflab.precision import autocast_dtype, autocast as dtype_autocast
 
 
 def sync(device: torch.device) -> None:
@@ -23,11 +23,13 @@ def sync(device: torch.device) -> None:
 
 
 def autocast(device: torch.device, precision: str):
-    """The autocast context of a precision row (PRECISIONS), or a no-op for fp32."""
-    dtype = PRECISIONS[precision][1]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=getattr(torch, dtype))
+    """The autocast context of a resolved precision ('bf16-mixed': bf16 autocast), a no-op for '32-true'."""
+    return dtype_autocast(device, autocast_dtype(precision))
+
+
+def peak_key(precision: str) -> str:
+    """Which matmul_peak entry a resolved precision's FLOP/s is a share of."""
+    return "bf16" if autocast_dtype(precision) == torch.bfloat16 else "fp32"
 
 
 def summarise(seconds: list[float], batch: int) -> dict:
@@ -106,13 +108,16 @@ def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 5) -> dict[s
 
 class StepTimer(L.Callback):
     """Records, inside a Trainer, when training starts and when each batch ends (time.perf_counter, after the
-    device is synchronised), and writes {"train_start": t, "batch_ends": [...]} as JSON to `path` when training
-    ends. Hydra builds it from `+callbacks.bench_timer=...` overrides; `step_seconds` reads the file."""
+    device is synchronised), and writes {"train_start": t, "batch_ends": [...], "precision", "optimizer",
+    "layout"} as JSON to `path` when training ends. Hydra builds it from `+callbacks.bench_timer=...` overrides;
+    `step_seconds` reads the file."""
 
     def __init__(self, path: str):
-        self.path, self.start, self.ends = Path(path), None, []
+        self.path, self.start, self.ends, self.setup = Path(path), None, [], {}
 
     def on_train_start(self, trainer, pl_module):
+        self.setup = {"precision": str(trainer.precision), "optimizer": optimizer_name(trainer.optimizers[0]),
+                      "layout": layout(pl_module.net)}
         self.start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -120,7 +125,20 @@ class StepTimer(L.Callback):
         self.ends.append(time.perf_counter())
 
     def on_train_end(self, trainer, pl_module):
-        self.path.write_text(json.dumps({"train_start": self.start, "batch_ends": self.ends}))
+        self.path.write_text(json.dumps({"train_start": self.start, "batch_ends": self.ends, **self.setup}))
+
+
+def layout(net: torch.nn.Module) -> str:
+    """'NHWC' or 'NCHW': the memory format of the network's convolution weights (the first with more than one
+    input channel and a kernel wider than 1, for which the two formats differ); '-' for a net without one (DiT)."""
+    w = next((p for p in net.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] * p.shape[3] > 1), None)
+    return "-" if w is None else "NHWC" if w.is_contiguous(memory_format=torch.channels_last) else "NCHW"
+
+
+def optimizer_name(optimizer: torch.optim.Optimizer) -> str:
+    """'AdamW (fused)', 'AdamW (foreach)' or 'AdamW': which implementation of its update an optimizer runs."""
+    kind = next((k for k in ("fused", "foreach") if optimizer.defaults.get(k)), None)
+    return type(optimizer).__name__ + (f" ({kind})" if kind else "")
 
 
 def step_seconds(record: dict, warmup: int) -> list[float]:

@@ -1,5 +1,8 @@
 """The Markdown tables of bench/throughput.py, from its JSON result."""
 
+from throughput_config import describe
+from throughput_measure import peak_key
+
 
 def table(head: list[str], rows: list[list]) -> list[str]:
     def cell(v):
@@ -16,12 +19,12 @@ def _rate(entry) -> float | None:
 
 
 def train_table(rows, peak) -> list[str]:
-    head = ["model", "size", "precision", "params (M)", "batch", "ms/step", "images/s", "peak mem (MiB)",
-            "GFLOP/step", "GFLOP/s", "share of matmul peak"]
-    return table(head, [[r["model"], f"{r['size']}x{r['size']}x{r['channels']}", r["precision"], r["params"] / 1e6,
-                         r["batch"], r["ms_per_step"], r["images_per_s"], r["peak_mem_mib"], r["flops_per_step"] / 1e9,
-                         r["flops_per_s"] / 1e9, f"{100 * r['flops_per_s'] / peak[r['precision']]:.1f}%"]
-                        for r in rows])
+    head = ["model", "size", "precision", "memory format", "params (M)", "batch", "ms/step", "images/s",
+            "peak mem (MiB)", "GFLOP/step", "GFLOP/s", "share of matmul peak"]
+    return table(head, [[r["model"], f"{r['size']}x{r['size']}x{r['channels']}", f"{r['precision']} ({r['resolved']})",
+                         r["layout"], r["params"] / 1e6, r["batch"], r["ms_per_step"], r["images_per_s"],
+                         r["peak_mem_mib"], r["flops_per_step"] / 1e9, r["flops_per_s"] / 1e9,
+                         f"{100 * r['flops_per_s'] / peak[peak_key(r['resolved'])]:.1f}%"] for r in rows])
 
 
 def contest_table(rows) -> list[str]:
@@ -33,6 +36,22 @@ def contest_table(rows) -> list[str]:
                          (f"{r['params_diffusers'] / 1e6:.2f}M" if "params_diffusers" in r else "-"),
                          _rate(r["bare"]), _rate(r["difflab"]), _rate(r.get("diffusers")), r["ratio_difflab_bare"],
                          r.get("ratio_difflab_diffusers")] for r in rows])
+
+
+def contest_rows_said(rows) -> list[str]:
+    """Under the contest table: what each precision row compares, then each contestant's memory format and
+    optimizer (from the first row of each precision: the same at every size)."""
+    first = {}
+    for r in rows:
+        first.setdefault(r["precision"], r)
+    who = [w for w in ("bare", "difflab", "diffusers") if w in rows[0]["layout"]]
+    optimizers = sorted({r["optimizer"][w] for r in rows for w in who})
+    return [*(f"- {describe(name, r['resolved'])}." for name, r in first.items()),
+            f"- Memory format ({' / '.join(who)}): " +
+            "; ".join(f"{name} {' / '.join(r['layout'][w] for w in who)}" for name, r in first.items()) +
+            " (difflab's module.channels_last=auto, diffusers' example's default). Optimizer: " +
+            (f"{optimizers[0]} for all" if len(optimizers) == 1 else
+             "; ".join(f"{w} {rows[0]['optimizer'][w]}" for w in who)) + " (instantiate(cfg.optimizer)).", ""]
 
 
 def sample_tables(s) -> list[str]:
@@ -52,8 +71,9 @@ def sample_tables(s) -> list[str]:
 def quality_table(q) -> list[str]:
     if "skipped" in q:
         return [f"Quality: skipped ({q['skipped']})", ""]
-    lines = [f"Quality per compute: {q['minutes']} min training each ({q['precision']}), FID-domain of "
-             f"{q['num_samples']} {q['sampler']} samples against the Fashion-MNIST test set:", ""]
+    lines = [f"Quality per compute: {q['minutes']} min training each, FID-domain of {q['num_samples']} "
+             f"{q['sampler']} samples against the Fashion-MNIST test set; training and samples in "
+             f"{describe(q['precision'], q['resolved'])}:", ""]
     rows = [[name, q[name]["steps"], q[name]["train_s"], q[name]["fid"], q[name].get("fid_std"), q[name]["sample_s"]]
             for name in ("difflab", "diffusers") if name in q]
     return lines + table(["contestant", "steps", "train s", "FID-domain", "FID std (bootstrap)", "sampling s"], rows)
@@ -75,6 +95,7 @@ def markdown(result: dict) -> str:
                   "and CSV logger (sample grids, trajectories, evaluation, progress bar off); all three read the same "
                   "training images through a DataLoader and clip the grad norm at 1:", ""]
         lines += contest_table(result["contest"])
+        lines += contest_rows_said(result["contest"])
     if "sample" in result:
         lines += sample_tables(result["sample"])
     if "quality" in result:

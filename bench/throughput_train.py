@@ -1,7 +1,10 @@
 """Training speed for bench/throughput.py: each preset's step (part 1) and the three contestants (part 2).
 
 A training step everywhere is: loss under autocast (or fp32), backward, grad-norm clip (difflab's
-trainer.gradient_clip_val, 1.0; diffusers' example clips at 1.0 too), AdamW step, zero_grad.
+trainer.gradient_clip_val, 1.0; diffusers' example clips at 1.0 too), AdamW step, zero_grad. The AdamW is
+`instantiate(cfg.optimizer)` for all three (conf/optimizer/adamw.yaml: fused). difflab's network, in the bare
+loop too, is in the memory format that module.channels_last picks for the row's precision (build_module);
+diffusers' UNet2DModel stays contiguous, as in its example.
 """
 
 import json
@@ -16,9 +19,10 @@ from difflab.build import build_module, instantiate
 from difflab.train import train
 
 import throughput_peer as peer
-from throughput_config import (LIGHTNING_OFF, compose_train, data_overrides, lightning_overrides,
-                               timer_overrides)
-from throughput_measure import PeakMemory, autocast, count_flops, step_seconds, summarise, time_steps
+from throughput_config import (LIGHTNING_OFF, PRECISIONS, compose_train, data_overrides, lightning_overrides,
+                               resolved, timer_overrides)
+from throughput_measure import (PeakMemory, autocast, count_flops, layout, optimizer_name, step_seconds,
+                                summarise, time_steps)
 
 
 def params(net: torch.nn.Module) -> int:
@@ -26,7 +30,8 @@ def params(net: torch.nn.Module) -> int:
 
 
 def difflab_step(module, optimizer, device, precision: str, clip: float):
-    """step(x0 [N x C x H x W]) -> loss: DiffusionModule.losses (difflab's objective), without Lightning."""
+    """step(x0 [N x C x H x W]) -> loss: DiffusionModule.losses (difflab's objective), without Lightning, under
+    the autocast of `precision` (resolved: '32-true', 'bf16-mixed')."""
     g = torch.Generator(device=device).manual_seed(0)
 
     def step(x0: torch.Tensor) -> torch.Tensor:
@@ -42,19 +47,21 @@ def difflab_step(module, optimizer, device, precision: str, clip: float):
 
 
 def preset_cell(model: str, size: int, precision: str, batch: int, device, warmup: int, steps: int) -> dict:
-    """Part 1: one preset at one size on a fixed random batch: speed, peak memory, FLOPs."""
+    """Part 1: one preset at one size on a fixed random batch, in difflab's precision of row `precision`: speed,
+    peak memory, FLOPs."""
     cfg = compose_train(f"model={model}", *data_overrides(size))
     shape = (cfg.data.channels, size, size)
+    ours = resolved(precision, device.type)["difflab"]
     with PeakMemory(device) as mem:
-        module = build_module(cfg, shape).to(device)
+        module = build_module(cfg, shape, precision=ours, device=device.type).to(device)
         opt = instantiate(cfg.optimizer)(module.parameters())
         x = torch.rand(batch, *shape, device=device) * 2 - 1
-        step = difflab_step(module, opt, device, precision, cfg.trainer.gradient_clip_val)
+        step = difflab_step(module, opt, device, ours, cfg.trainer.gradient_clip_val)
         flops = count_flops(lambda: step(x))  # the same each step: counted once, as the first warm-up step
         seconds = time_steps(lambda: step(x), warmup - 1, steps, device)
-    out = {"model": model, "size": size, "channels": shape[0], "precision": precision, "batch": batch,
-           "params": params(module.net), **summarise(seconds, batch), "peak_mem_mib": mem.mib,
-           "flops_per_step": flops}
+    out = {"model": model, "size": size, "channels": shape[0], "precision": precision, "resolved": ours,
+           "layout": layout(module.net), "batch": batch, "params": params(module.net), **summarise(seconds, batch),
+           "peak_mem_mib": mem.mib, "flops_per_step": flops}
     out["flops_per_s"] = flops / (out["ms_per_step"] / 1000)
     return out
 
@@ -66,20 +73,25 @@ def batches(dataset, batch: int, device):
             yield x.to(device, non_blocking=True)
 
 
-def lightning_seconds(base: list[str], precision: str, device, warmup: int, steps: int) -> list[float]:
-    """Step times of a real `difflab.train.train(cfg)` run, measured by throughput_measure.StepTimer."""
+def lightning_seconds(base: list[str], precision: str, device, warmup: int, steps: int,
+                      setup: dict | None = None) -> list[float]:
+    """Step times of a real `difflab.train.train(cfg)` run with trainer.precision=precision, measured by
+    throughput_measure.StepTimer; `setup` (a dict) receives the precision, optimizer and memory format
+    the Trainer ran."""
     with tempfile.TemporaryDirectory(prefix="difflab-bench-") as tmp:
-        probe = compose_train(*base, output_dir=tmp)
         cfg = compose_train(*base, *LIGHTNING_OFF, *timer_overrides(tmp),
-                            *lightning_overrides(probe.trainer, precision, device=str(device), steps=warmup + steps),
-                            output_dir=tmp)
+                            *lightning_overrides(precision, device=str(device), steps=warmup + steps), output_dir=tmp)
         train(cfg)
-        return step_seconds(json.loads((Path(tmp) / "steps.json").read_text()), warmup)
+        record = json.loads((Path(tmp) / "steps.json").read_text())
+    if setup is not None:
+        setup.update({k: record[k] for k in ("precision", "optimizer", "layout")})
+    return step_seconds(record, warmup)
 
 
 def contest_cell(model: str, size: int, precision: str, batch: int, device, warmup: int, steps: int,
                  rounds: int = 1, progress=print) -> dict:
-    """Part 2: bare loop, difflab through Lightning, diffusers; same data, batch, optimizer and precision.
+    """Part 2: bare loop, difflab through Lightning, diffusers; same data, batch and optimizer, each in the
+    precision that the row `precision` gives it (throughput_config.PRECISIONS).
 
     With rounds > 1 the three take turns (bare, difflab, diffusers, bare, ...) and each one's median is over all
     its rounds' steps: on a shared machine a burst of someone else's load then falls on all three alike."""
@@ -89,19 +101,28 @@ def contest_cell(model: str, size: int, precision: str, batch: int, device, warm
     datamodule.setup("fit")
     shape, clip = datamodule.image_shape, cfg.trainer.gradient_clip_val
     data = batches(datamodule.train_set, batch, device)
-    out = {"model": model, "size": size, "data": cfg.data.name, "precision": precision, "batch": batch,
-           "rounds": rounds}
+    res = resolved(precision, device.type)
+    out = {"model": model, "size": size, "data": cfg.data.name, "precision": precision, "resolved": res,
+           "batch": batch, "rounds": rounds}
 
-    module = build_module(cfg, shape).to(device)
-    bare = difflab_step(module, instantiate(cfg.optimizer)(module.parameters()), device, precision, clip)
+    module = build_module(cfg, shape, precision=res["bare"], device=device.type).to(device)
+    optimizer = instantiate(cfg.optimizer)(module.parameters())
+    bare = difflab_step(module, optimizer, device, res["bare"], clip)
     out["params_difflab"] = params(module.net)
+    out["layout"] = {"bare": layout(module.net)}
+    out["optimizer"] = {"bare": optimizer_name(optimizer)}
+    ran = {}  # what the Lightning run computed in, optimized with and laid out its network in
     contestants = {"bare": lambda: time_steps(lambda: bare(next(data)), warmup, steps, device),
-                   "difflab": lambda: lightning_seconds(base, precision, device, warmup, steps)}
+                   "difflab": lambda: lightning_seconds(base, PRECISIONS[precision].difflab, device, warmup, steps,
+                                                        setup=ran)}
     if peer.available():
         unet = peer.peer_unet(cfg.model, shape[0], size).to(device)
-        peer_step = peer.train_step(unet, peer.ddpm_scheduler(), instantiate(cfg.optimizer)(unet.parameters()),
-                                    lambda: autocast(device, precision), clip)
+        peer_optimizer = instantiate(cfg.optimizer)(unet.parameters())
+        peer_step = peer.train_step(unet, peer.ddpm_scheduler(), peer_optimizer,
+                                    lambda: autocast(device, res["diffusers"]), clip)
         out["params_diffusers"] = params(unet)
+        out["layout"]["diffusers"] = layout(unet)
+        out["optimizer"]["diffusers"] = optimizer_name(peer_optimizer)
         contestants["diffusers"] = lambda: time_steps(lambda: peer_step(next(data)), warmup, steps, device)
 
     seconds = {name: [] for name in contestants}
@@ -112,6 +133,8 @@ def contest_cell(model: str, size: int, precision: str, batch: int, device, warm
             progress(f"  {name:10s} {rate:8.1f} img/s (round {r + 1})")
     for name, s in seconds.items():
         out[name] = summarise(s, batch)
+    out["resolved"]["difflab"], out["optimizer"]["difflab"], out["layout"]["difflab"] = \
+        ran["precision"], ran["optimizer"], ran["layout"]
     out["ratio_difflab_bare"] = out["difflab"]["images_per_s"] / out["bare"]["images_per_s"]
     if "diffusers" in out:
         out["ratio_difflab_diffusers"] = out["difflab"]["images_per_s"] / out["diffusers"]["images_per_s"]

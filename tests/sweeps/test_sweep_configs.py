@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
 from difflab.sweeps.check import probe_overrides
-from tests.conftest import CONF, ROOT, run_cli
+from tests.conftest import CONF, ROOT, run_cli, run_in_process
 
 SWEEPS = ROOT / "sweeps"
 # With debug=sweep_tiny: one 2-batch epoch, then FID on 16 samples, so that eval/fid is logged.
@@ -76,8 +76,8 @@ def test_slurm_launcher_takes_nodes_and_gpus_from_the_trainer(monkeypatch):
 
 @pytest.mark.slow
 def test_optuna_sweep_minimises_fid(tmp_path):
-    proc = run_cli("train", "-m", "--config-dir", str(SWEEPS), "--config-name", "optuna_fid", *TINY_FID,
-                   "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}")
+    proc = run_in_process("train", "-m", "--config-dir", str(SWEEPS), "--config-name", "optuna_fid", *TINY_FID,
+                          "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_csv(tmp_path / "summary.csv")
     assert len(rows) == 2 and all(r["status"] == "done" for r in rows)
@@ -88,6 +88,7 @@ def test_optuna_sweep_minimises_fid(tmp_path):
 
 @pytest.mark.slow
 def test_optuna_sweep_whose_metric_is_never_logged_stops_with_one_line(tmp_path):
+    # a real process: the summary of a sweep that stops is written when its process exits
     proc = run_cli("train", "-m", "--config-dir", str(SWEEPS), "--config-name", "optuna_fid", "debug=sweep_tiny",
                    "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 2

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from difflab.sweeps.summary import SweepSummary
-from tests.conftest import run_cli
+from tests.conftest import run_in_process
 
 METRICS = {"train_loss": "train/loss", "fid": "eval/fid"}
 
@@ -56,8 +56,8 @@ def test_rows_say_what_became_of_each_job(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_writes_a_summary_of_every_job(tmp_path):
-    proc = run_cli("train", "-m", "debug=sweep_tiny", "model=unet_small,dit_small", "objective=epsilon,v",
-                   f"hydra.sweep.dir={tmp_path}")
+    proc = run_in_process("train", "-m", "debug=sweep_tiny", "model=unet_small,dit_small", "objective=epsilon,v",
+                          f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_csv(tmp_path / "summary.csv")
     assert [r["overrides"] for r in rows] == ["model=unet_small objective=epsilon", "model=unet_small objective=v",
