@@ -71,9 +71,11 @@ def sample_tables(s) -> list[str]:
 def quality_table(q) -> list[str]:
     if "skipped" in q:
         return [f"Quality: skipped ({q['skipped']})", ""]
+    res = q["resolved"]
     lines = [f"Quality per compute: {q['minutes']} min training each, FID-domain of {q['num_samples']} "
-             f"{q['sampler']} samples against the Fashion-MNIST test set; training and samples in "
-             f"{describe(q['precision'], q['resolved'])}:", ""]
+             f"{q['sampler']} samples against the Fashion-MNIST test set; training and samples in difflab "
+             f"{res['difflab']}, diffusers {res['diffusers']} (--quality-precision {q['precision']}: " +
+             (f"each one's default; {res['why']})" if q["precision"] == "auto" else "like for like)") + ":", ""]
     rows = [[name, q[name]["steps"], q[name]["train_s"], q[name]["fid"], q[name].get("fid_std"), q[name]["sample_s"]]
             for name in ("difflab", "diffusers") if name in q]
     return lines + table(["contestant", "steps", "train s", "FID-domain", "FID std (bootstrap)", "sampling s"], rows)
