@@ -9,7 +9,8 @@ all in one run (every ratio is between numbers of this run).
 2. contest: at 28 and 8 pixels, the same U-Net, batch, data and AdamW: a bare PyTorch loop, difflab through
    Lightning's Trainer (difflab.train.train with the default callbacks), and diffusers' UNet2DModel +
    DDPMScheduler loop (train_unconditional.py's step), in each precision row.
-3. sample: every conf/sampler at 10/20/50 network evaluations; difflab's DDIM against diffusers' DDIM loop.
+3. sample: every conf/sampler at 10/20/50 network evaluations, as difflab's sample command runs by default;
+   difflab's DDIM against diffusers' DDIM loop at diffusers' default (fp32) and like for like.
 4. quality (--quality MINUTES only): FID-domain per wall-clock budget, difflab against diffusers.
 
 Precision rows (--precisions, throughput_config.PRECISIONS): fp32 and bf16 (autocast) put all three in that

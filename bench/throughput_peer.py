@@ -11,6 +11,12 @@ import torch
 import torch.nn.functional as F
 
 
+# The memory format diffusers' DDIM loop is timed in (at its default, float32, and under autocast): the faster of
+# the two for UNet2DModel here, on 2 CPU cores (28x28 U-Net, batch 32): channels-last 1.6-1.9x contiguous in
+# float32, 1.6x under bf16 autocast. Not measured on a GPU.
+SAMPLE_FORMAT = torch.channels_last
+
+
 def available() -> bool:
     return importlib.util.find_spec("diffusers") is not None
 

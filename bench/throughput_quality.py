@@ -58,7 +58,7 @@ def train_diffusers(cfg, datamodule, budget_s: float, device, precision: str):
     sync(device)
     seconds = time.perf_counter() - t0
     ema.copy_to(unet.parameters())
-    return unet.eval().to(memory_format=torch.channels_last), scheduler, steps, seconds
+    return unet.eval().to(memory_format=peer.SAMPLE_FORMAT), scheduler, steps, seconds
 
 
 def quality(minutes: float, num_samples: int, device, precision: str, batch_size: int = 256,

@@ -55,16 +55,24 @@ def contest_rows_said(rows) -> list[str]:
 
 
 def sample_tables(s) -> list[str]:
-    lines = [f"Sampling, {s['model']} at {s['size']}x{s['size']}, batch {s['batch']}, fp32, channels-last, "
-             f"untrained ({s['params_difflab'] / 1e6:.2f}M parameters):", ""]
+    lines = [f"Sampling, {s['model']} at {s['size']}x{s['size']}, batch {s['batch']}, untrained "
+             f"({s['params_difflab'] / 1e6:.2f}M parameters), as difflab's sample command runs by default: "
+             f"precision=auto, {s['precision']} here ({s['why']}), memory format {s['layout']} "
+             f"(module.channels_last=auto):", ""]
     lines += table(["sampler", "steps", "NFE", "images/s"],
                    [[r["sampler"], r["steps"], r["nfe"], r["images_per_s"]] for r in s["difflab"]])
     if s["ddim_vs_diffusers"]:
-        lines += [f"DDIM: difflab against diffusers' DDIMScheduler loop on a UNet2DModel of "
-                  f"{s['params_diffusers'] / 1e6:.2f}M parameters:", ""]
-        lines += table(["NFE", "difflab img/s", "diffusers img/s", "difflab / diffusers"],
-                       [[r["nfe"], r["difflab"], r["diffusers"], r["ratio_difflab_diffusers"]]
-                        for r in s["ddim_vs_diffusers"]])
+        settings = list(s["ddim_vs_diffusers"][0]["diffusers"])  # its default (32-true) first, then like for like
+        role = dict(zip(settings, ("default", "like for like")))
+        lines += [f"DDIM: difflab ({s['precision']}, {s['layout']}) against diffusers' DDIMScheduler loop on a "
+                  f"UNet2DModel of {s['params_diffusers'] / 1e6:.2f}M parameters ({s['layout_diffusers']}, its "
+                  "faster memory format here) at its default, fp32" +
+                  (f", and like for like, {settings[1]}" if len(settings) > 1 else " (difflab's too, here)") +
+                  "; the three timed back to back at each NFE:", ""]
+        head = ["NFE", "difflab img/s", *(f"diffusers {p} img/s" for p in settings),
+                *(f"difflab / diffusers {role[p]}" for p in settings)]
+        lines += table(head, [[r["nfe"], r["difflab"], *(r["diffusers"][p] for p in settings),
+                               *(r["difflab"] / r["diffusers"][p] for p in settings)] for r in s["ddim_vs_diffusers"]])
     return lines
 
 

@@ -1,20 +1,22 @@
 """Sampling speed for bench/throughput.py (part 3): every conf/sampler/*.yaml at a few network-evaluation
 budgets through `DiffusionModule.sample`, and difflab's DDIM against diffusers' DDIMScheduler loop.
 
-Both networks are untrained (speed does not depend on the weights) and channels-last, the memory format that
-difflab's sample and evaluate commands put a checkpoint's network in (difflab.build.module_from_checkpoint).
+difflab samples as its sample command does by default: the network computed in `precision=auto` resolved for
+the device, in the memory format module.channels_last=auto gives it. diffusers' loop is timed at its default
+(float32) and, where difflab's choice is an autocast, under the same autocast (like for like); both in
+throughput_peer.SAMPLE_FORMAT. Both networks are untrained (speed does not depend on the weights).
 """
 
-import contextlib
 import dataclasses
 
 import torch
 
 from difflab.build import build_module, instantiate
+from difflab.precision import resolve_precision
 
 import throughput_peer as peer
 from throughput_config import CONF, compose_train, data_overrides
-from throughput_measure import sync, time_steps
+from throughput_measure import autocast, layout, sync, time_steps
 
 SAMPLERS = sorted(p.stem for p in (CONF / "sampler").glob("*.yaml"))
 
@@ -31,18 +33,21 @@ def images_per_s(draw, batch: int, device, repeats: int) -> float:
 
 def sample_cells(model: str, size: int, batch: int, nfes: list[int], device, repeats: int = 1,
                  progress=print) -> dict:
-    """{"difflab": [rows per sampler and budget], "ddim_vs_diffusers": [rows per budget], params}.
+    """{"difflab": [rows per sampler and budget], "ddim_vs_diffusers": [rows per budget], precisions, params}.
 
-    diffusers' DDIM is timed right after difflab's at each budget, so that the pair shares the machine's load."""
+    diffusers' DDIM runs right after difflab's at each budget, so that the three runs share the machine's load."""
     cfg = compose_train(f"model={model}", *data_overrides(size))
     shape = (cfg.data.channels, size, size)
-    module = build_module(cfg, shape).to(device).eval()
-    module.net.to(memory_format=torch.channels_last)
+    precision, why = resolve_precision("auto", device.type)
+    module = build_module(cfg, shape, precision=precision, device=device.type).to(device).eval()
     T = module.timesteps
     module.sample(batch, seed=0, batch_size=batch, sampler=with_nfe(module.sampler, 2, T))  # warm-up
-    out = {"model": model, "size": size, "batch": batch, "difflab": [], "ddim_vs_diffusers": [],
+    out = {"model": model, "size": size, "batch": batch, "precision": precision, "why": why.removeprefix("auto: "),
+           "layout": layout(module.net), "difflab": [], "ddim_vs_diffusers": [],
            "params_difflab": sum(p.numel() for p in module.net.parameters())}
-    peer_rate = peer_ddim(cfg.model, shape, batch, device, repeats, out) if peer.available() else None
+    # diffusers at its default, then like for like (the same autocast as difflab) where that differs
+    settings = ["32-true"] + ([precision] if module.autocast_dtype is not None else [])
+    peer_rate = peer_ddim(cfg.model, shape, batch, device, repeats, out, settings) if peer.available() else None
     for name in SAMPLERS:
         base = instantiate(compose_train(f"model={model}", *data_overrides(size), f"sampler={name}").sampler)
         for nfe in nfes:
@@ -53,23 +58,26 @@ def sample_cells(model: str, size: int, batch: int, nfes: list[int], device, rep
                                    "images_per_s": rate})
             progress(f"  {name:16s} NFE {sampler.nfe(T):3d}  {rate:8.1f} img/s")
             if name == "ddim" and peer_rate is not None:
-                theirs = peer_rate(nfe)
-                out["ddim_vs_diffusers"].append({"nfe": nfe, "difflab": rate, "diffusers": theirs,
-                                                 "ratio_difflab_diffusers": rate / theirs})
-                progress(f"  diffusers ddim   NFE {nfe:3d}  {theirs:8.1f} img/s")
+                theirs = {p: peer_rate(nfe, p) for p in settings}
+                out["ddim_vs_diffusers"].append({"nfe": nfe, "difflab": rate, "diffusers": theirs})
+                for p, r in theirs.items():
+                    progress(f"  diffusers ddim   NFE {nfe:3d}  {r:8.1f} img/s ({p})")
     return out
 
 
-def peer_ddim(model_cfg, shape, batch: int, device, repeats: int, out: dict):
-    """rate(nfe) -> images/s of diffusers' DDIM loop on the UNet2DModel shaped like model_cfg (warmed up)."""
-    unet = peer.peer_unet(model_cfg, shape[0], shape[-1]).to(device).eval().to(memory_format=torch.channels_last)
+def peer_ddim(model_cfg, shape, batch: int, device, repeats: int, out: dict, precisions: list[str]):
+    """rate(nfe, precision) -> images/s of diffusers' DDIM loop on the UNet2DModel shaped like model_cfg, under
+    the autocast of `precision` (warmed up in each of `precisions`)."""
+    unet = peer.peer_unet(model_cfg, shape[0], shape[-1]).to(device).eval().to(memory_format=peer.SAMPLE_FORMAT)
     out["params_diffusers"] = sum(p.numel() for p in unet.parameters())
+    out["layout_diffusers"] = layout(unet)
     scheduler = peer.ddpm_scheduler()  # linear betas 1e-4..0.02 over 1000 steps: difflab's default schedule
     g = torch.Generator(device=device)
 
-    def draw(n):
-        peer.ddim_sample(unet, scheduler, batch, n, shape, g.manual_seed(0), contextlib.nullcontext)
+    def draw(n, precision):
+        peer.ddim_sample(unet, scheduler, batch, n, shape, g.manual_seed(0), lambda: autocast(device, precision))
         sync(device)
 
-    draw(2)  # warm-up
-    return lambda nfe: images_per_s(lambda: draw(nfe), batch, device, repeats)
+    for p in precisions:
+        draw(2, p)  # warm-up
+    return lambda nfe, precision: images_per_s(lambda: draw(nfe, precision), batch, device, repeats)

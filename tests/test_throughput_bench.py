@@ -36,6 +36,7 @@ def test_tiny_run_writes_every_table(tmp_path):
         assert r["optimizer"]["bare"] == r["optimizer"]["difflab"] == "AdamW (fused)"
     fp32, bf16, default = (r["resolved"] for r in result["contest"])
     assert fp32["difflab"] == "32-true" and bf16["difflab"] == "bf16-mixed" and default["difflab"] == auto
+    assert result["sample"]["precision"] == auto
     samplers = {r["sampler"] for r in result["sample"]["difflab"]}
     assert {"ddim", "ddpm", "heun"} <= samplers and all(r["images_per_s"] > 0 for r in result["sample"]["difflab"])
     assert [r["nfe"] for r in result["sample"]["difflab"] if r["sampler"] == "heun"] == [1, 3]  # 2 steps - 1
@@ -53,4 +54,6 @@ def test_tiny_run_writes_every_table(tmp_path):
     assert fp32["diffusers"] == "32-true" and bf16["diffusers"] == "bf16-mixed"
     assert default["diffusers"] == "32-true"  # train_unconditional.py's --mixed_precision defaults to "no"
     assert [r["nfe"] for r in result["sample"]["ddim_vs_diffusers"]] == [2, 4]
-    assert all(r["diffusers"] > 0 for r in result["sample"]["ddim_vs_diffusers"])
+    for r in result["sample"]["ddim_vs_diffusers"]:  # its default first, then like for like where that differs
+        assert list(r["diffusers"]) == ["32-true"] + ([auto] if auto != "32-true" else [])
+        assert all(v > 0 for v in r["diffusers"].values())
