@@ -1,4 +1,6 @@
-"""bench/samplers_nfe.py end to end on the tiny checkpoint: a table, and a second run that reuses every cell."""
+"""The bench scripts end to end on the tiny checkpoint: samplers_nfe.py's table and its reuse, fid_compare.py's paired
+table and pooling, goal_20nfe.sh. Each Python script runs in this process (run_in_process) but for one real process
+each, which keeps the exit status and stderr as the shell sees them."""
 
 import csv
 import os
@@ -10,18 +12,18 @@ import torch
 
 from difflab.sampling import DDIM
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_in_process
 
 
-def run_bench(*args):
-    return subprocess.run([sys.executable, str(ROOT / "bench" / "samplers_nfe.py"), *args], capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
+def real_process(script, *args):
+    return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
 
 
 def test_nfe_table_and_reuse(trained_ckpt, tmp_path):
     common = ["--ckpt", str(trained_ckpt), "--samplers", "ddim", "dpmpp_2m_sde", "heun", "--num-samples", "8",
               "--num-real", "32", "--batch-size", "8"]
-    first = run_bench(*common, "--nfe", "2", "3", "--out", str(tmp_path / "a"))
+    first = run_in_process("bench/samplers_nfe.py", *common, "--nfe", "2", "3", "--out", str(tmp_path / "a"))
     assert first.returncode == 0, first.stderr
     rows = list(csv.DictReader(open(tmp_path / "a" / "nfe.csv")))
     assert [r["sampler"] for r in rows] == ["ddpm (reference)"] + \
@@ -29,8 +31,8 @@ def test_nfe_table_and_reuse(trained_ckpt, tmp_path):
     assert {r["num_samples"] for r in rows} == {"8"} and [r["nfe"] for r in rows[-2:]] == ["1", "3"]  # heun: 2M - 1
     # a larger table over the same cells: only the new budget is sampled, the rest (reference included) reused;
     # heun's budget 4 buys no more than 3 evaluations, so it adds no cell
-    second = run_bench(*common, "--nfe", "2", "3", "4", "--reuse", str(tmp_path / "a" / "nfe.csv"),
-                       "--out", str(tmp_path / "b"))
+    second = real_process("bench/samplers_nfe.py", *common, "--nfe", "2", "3", "4", "--reuse",
+                          str(tmp_path / "a" / "nfe.csv"), "--out", str(tmp_path / "b"))
     assert second.returncode == 0, second.stderr
     assert "7 cells taken from" in second.stdout and "[2/2]" in second.stdout and "[3/" not in second.stdout
     again = {(r["sampler"], r["nfe"]): r["fid_domain"] for r in csv.DictReader(open(tmp_path / "b" / "nfe.csv"))}
@@ -39,17 +41,14 @@ def test_nfe_table_and_reuse(trained_ckpt, tmp_path):
 
 
 def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
-    from tests.conftest import run_cli
-
     runs = []
     for name, sampler in [("ref", ["sampler=ddpm", "sampler.steps=null"]), ("fast", ["sampler=ddim", "sampler.steps=3"]),
                           ("other_seed", ["sampler=ddim", "sampler.steps=3", "seed=1"])]:
-        proc = run_cli("evaluate", f"ckpt={trained_ckpt}", *sampler, "metrics=[fid]", "num_samples=24",
-                       f"hydra.run.dir={tmp_path / name}")
+        proc = run_in_process("evaluate", f"ckpt={trained_ckpt}", *sampler, "metrics=[fid]", "num_samples=24",
+                              f"hydra.run.dir={tmp_path / name}")
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs.append(str(tmp_path / name))
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), *runs, "--resamples", "20",
-                           "--out", str(tmp_path / "compare.md")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = run_in_process("bench/fid_compare.py", *runs, "--resamples", "20", "--out", str(tmp_path / "compare.md"))
     assert proc.returncode == 0, proc.stderr
     rows = (tmp_path / "compare.md").read_text().splitlines()
     assert len(rows) == 5 and "DDPM steps=None" in rows[2] and "| 1.000 | +0.000 | - |" in rows[2]
@@ -61,23 +60,22 @@ def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
     assert float(cells[-2]) == pytest.approx(inf / first_inf, abs=0.01)
     assert "not paired" in rows[4]
     # pooling: runs that differ only in seed join into one larger set; anything else is a one-line error
-    fc = [sys.executable, str(ROOT / "bench" / "fid_compare.py"), "--resamples", "20"]
-    pooled = subprocess.run([*fc, runs[0], f"{runs[1]}+{runs[2]}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    fc = ["bench/fid_compare.py", "--resamples", "20"]
+    pooled = run_in_process(*fc, runs[0], f"{runs[1]}+{runs[2]}")
     assert pooled.returncode == 0, pooled.stderr
     assert "| 48 |" in pooled.stdout.splitlines()[3] and "not paired" in pooled.stdout.splitlines()[3]
-    for bad, why in [(f"{runs[1]}+{runs[1]}", "seeds [0, 0] repeat"), (f"{runs[0]}+{runs[2]}", "differ in sampler")]:
-        proc = subprocess.run([*fc, runs[0], bad], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    for bad, why, run in [(f"{runs[1]}+{runs[1]}", "seeds [0, 0] repeat", run_in_process),
+                          (f"{runs[0]}+{runs[2]}", "differ in sampler", real_process)]:  # status and stderr as seen
+        proc = run(*fc, runs[0], bad)
         assert proc.returncode != 0 and proc.stderr.startswith("error: cannot pool") and why in proc.stderr, proc.stderr
     # a run written before an option existed (its key absent, i.e. at its default) pools with one that names it
     older = torch.load(tmp_path / "other_seed" / "fid_features.pt", weights_only=True)
     assert older["sampler"]["clip_x0"] == DDIM.__dataclass_fields__["clip_x0"].default
     older["sampler"] = {k: v for k, v in older["sampler"].items() if k != "clip_x0"}
     torch.save(older, tmp_path / "older.pt")
-    pooled = subprocess.run([*fc, runs[0], f"{runs[1]}+{tmp_path / 'older.pt'}"], capture_output=True, text=True,
-                            timeout=300, cwd=ROOT)
+    pooled = run_in_process(*fc, runs[0], f"{runs[1]}+{tmp_path / 'older.pt'}")
     assert pooled.returncode == 0 and "| 48 |" in pooled.stdout.splitlines()[3], pooled.stderr
-    missing = subprocess.run([sys.executable, str(ROOT / "bench" / "fid_compare.py"), str(tmp_path)],
-                             capture_output=True, text=True, timeout=120, cwd=ROOT)
+    missing = run_in_process("bench/fid_compare.py", str(tmp_path))
     assert missing.returncode != 0 and missing.stderr.strip().startswith("error: ") and "fid_features.pt" in missing.stderr
 
 
