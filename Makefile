@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FASHION := /usr/share/datasets/fashion-mnist
 ARGS ?=
 
-.PHONY: setup data train test test-fast bench clean
+.PHONY: setup data train test test-fast bench bench-switches clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ test-fast: setup
 
 bench: setup $(VENV)/.bench data
 	$(PY) bench/throughput.py $(ARGS)
+
+# Each speed switch of the default run on and off (precision, memory format, fused AdamW, logging, grids, FID).
+bench-switches: setup
+	$(PY) bench/switches.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache src/*.egg-info
