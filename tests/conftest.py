@@ -67,13 +67,12 @@ def run_in_process(script: str, *args, cwd=None) -> subprocess.CompletedProcess:
     from hydra.core.hydra_config import HydraConfig
 
     path = ROOT / script if script.endswith(".py") else ROOT / "src" / f"{script}.py"
-    argv, env = [str(path), *args], {"HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline"}
-    saved_env = {k: os.environ.get(k) for k in env}
+    argv, saved_env = [str(path), *args], dict(os.environ)
     saved_argv, saved_path, saved_cwd, saved_hydra = sys.argv, sys.path[:], os.getcwd(), HydraConfig.instance().cfg
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     out, err, code = io.StringIO(), io.StringIO(), 0
-    os.environ.update(env)
+    os.environ.update(HYDRA_FULL_ERROR="0", WANDB_MODE="offline")
     sys.argv = argv
     sys.path.insert(0, str(path.parent))
     os.chdir(cwd or ROOT)
@@ -93,11 +92,8 @@ def run_in_process(script: str, *args, cwd=None) -> subprocess.CompletedProcess:
                 handler.close()
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        os.environ.clear()  # what the run set (Lightning's PL_* variables, ...) goes with it
+        os.environ.update(saved_env)
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
