@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 
 import torch
-from lightning.fabric.utilities.rank_zero import rank_zero_info
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from difflab.errors import ConfigError
 
@@ -84,8 +84,13 @@ def resolve_precision(precision, accelerator="auto", key: str = "trainer.precisi
 def choose_precision(precision, accelerator="auto", key: str = "trainer.precision") -> str:
     """resolve_precision, with the choice and its reason said in one log line (rank 0 of a multi-process run)."""
     resolved, why = resolve_precision(precision, accelerator, key)
-    rank_zero_info(f"precision: {resolved} ({why})")
+    _say(f"precision: {resolved} ({why})")
     return resolved
+
+
+@rank_zero_only
+def _say(message: str) -> None:
+    print(message, flush=True)  # stdout: stderr is kept for the one-line error a bad config gets
 
 
 def autocast_dtype(precision: str) -> torch.dtype | None:
