@@ -1,6 +1,8 @@
-"""What every network promises (net(x, t, y=None) -> tensor shaped like x), checked on UNet and DiT alike: shapes,
-a zero start that still trains, conditioning on t and y, the null class, gradients, and the presets."""
+"""What every network promises (net(x, t, y=None) -> tensor shaped like x), checked on UNet, DiT and diffusers'
+UNet2DModel alike: shapes, a zero start that still trains, conditioning on t and y, the null class, gradients, and
+the presets."""
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -10,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from difflab.nets import DiT, UNet
+from difflab.nets import DiffusersUNet, DiT, UNet
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -24,6 +26,14 @@ def unet(channels=1, size=8, **kw):
 
 def dit(channels=1, size=8, **kw):
     return DiT(size, channels, **(dict(patch_size=2, hidden_size=32, depth=2, num_heads=2) | kw))
+
+
+def diffusers_unet(channels=1, size=8, **kw):
+    """Three levels, attention at the two coarser ones (8x8 data: 4x4 and 2x2)."""
+    args = dict(block_out_channels=(16, 32, 32), layers_per_block=1, norm_num_groups=8, attention_head_dim=8,
+                down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+                up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"))
+    return DiffusersUNet(channels, size, **(args | kw))
 
 
 @dataclass(frozen=True)
@@ -42,11 +52,23 @@ NETS = {
     "unet": Net(unet, lambda n: [n.out[-1]], lambda n: n.out[-1].weight, (3, 28, dict(dropout=0.1)), 28),
     "dit": Net(dit, lambda n: [b.adaLN[-1] for b in n.blocks] + [n.final.adaLN[-1], n.final.linear],
                lambda n: n.final.linear.weight, (3, 8, {}), 8),
+    "diffusers_unet": Net(diffusers_unet, lambda n: [n.unet.conv_out], lambda n: n.unet.conv_out.weight,
+                          (3, 8, dict(dropout=0.1)), 8),
 }
-each_net = pytest.mark.parametrize("spec", list(NETS.values()), ids=list(NETS))
+# diffusers is an optional extra: without it, its net's cases are skipped, not failed
+needs_diffusers = pytest.mark.skipif(importlib.util.find_spec("diffusers") is None, reason="no diffusers extra")
+
+
+def case(name, *values, id=None):
+    return pytest.param(*values, id=id, marks=[needs_diffusers] if name.startswith("diffusers") else [])
+
+
+each_net = pytest.mark.parametrize("spec", [case(name, spec, id=name) for name, spec in NETS.items()])
 SHAPES = [("unet", s, {}) for s in (8, 16, 28, 32)] + \
-    [("dit", s, {"patch_size": p}) for s, p in [(8, 2), (16, 4), (28, 2), (28, 4), (32, 2), (32, 4)]]
-PRESETS = [("unet", "unet"), ("unet", "unet_small"), ("dit", "dit"), ("dit", "dit_small"), ("dit", "dit_b2")]
+    [("dit", s, {"patch_size": p}) for s, p in [(8, 2), (16, 4), (28, 2), (28, 4), (32, 2), (32, 4)]] + \
+    [("diffusers_unet", s, {}) for s in (8, 16, 32)]
+PRESETS = [("unet", "unet"), ("unet", "unet_small"), ("dit", "dit"), ("dit", "dit_small"), ("dit", "dit_b2"),
+           ("diffusers_unet", "diffusers_unet")]
 
 
 def perturb(net, seed=0):
@@ -63,7 +85,7 @@ def batch(channels, size, n=3):
     return torch.randn(n, channels, size, size, generator=g), torch.tensor([0, 17, 999][:n])
 
 
-@pytest.mark.parametrize("name, size, kw", SHAPES, ids=[f"{n}-{s}-{kw}" for n, s, kw in SHAPES])
+@pytest.mark.parametrize("name, size, kw", [case(n, n, s, kw, id=f"{n}-{s}-{kw}") for n, s, kw in SHAPES])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_output_shape_matches_input(name, size, kw, channels):
     make = NETS[name].make
@@ -125,7 +147,7 @@ def test_zero_init_still_trains(spec):
     assert spec.output_layer(net).grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name, preset", PRESETS, ids=[p for _, p in PRESETS])
+@pytest.mark.parametrize("name, preset", [case(n, n, p, id=p) for n, p in PRESETS])
 def test_presets_build(name, preset):
     size = NETS[name].preset_size
     with initialize_config_dir(str(CONF), version_base="1.3"):
