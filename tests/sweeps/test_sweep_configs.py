@@ -56,7 +56,7 @@ def test_wandb_sweep_runs_train_with_hydra_overrides():
     fixed = [c for c in spec["command"] if not c.startswith("${")]
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[*fixed, *args])
-    assert cfg.logger.wandb.offline is False
+    assert cfg.logger.wandb.mode == "online"
     for key, value in sampled.items():
         assert OmegaConf.select(cfg, key) == value["value"], key
 
