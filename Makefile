@@ -9,16 +9,13 @@ ARGS ?=
 
 setup: $(VENV)/.installed
 
-# torch/torchvision are pinned (2.14.1 / 0.29.1) in pyproject.toml: pip takes them from this machine's disk.
-$(VENV)/.installed: pyproject.toml
+# The project in editable mode with every extra (pyproject.toml) and the test tools. constraints.txt holds the
+# exact torch/torchvision releases that pip takes from this machine's disk; pyproject.toml's ranges alone could
+# make it download others.
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $@
-
-# The bench extra: diffusers, the peer contestant of bench/throughput.py (a few seconds to install).
-$(VENV)/.bench: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[all,test]'
 	touch $@
 
 # Fashion-MNIST from Debian's package (IDX files in $(FASHION)); needs root or sudo, skipped otherwise.
@@ -32,13 +29,13 @@ data:
 train: setup
 	$(PY) src/train.py $(ARGS)
 
-test: setup $(VENV)/.bench data
+test: setup data
 	$(PY) -m pytest -q tests $(ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -q tests -m "not slow" $(ARGS)
 
-bench: setup $(VENV)/.bench data
+bench: setup data
 	$(PY) bench/throughput.py $(ARGS)
 
 # Each speed switch of the default run on and off (precision, memory format, fused AdamW, logging, grids, FID).
@@ -46,4 +43,4 @@ bench-switches: setup
 	$(PY) bench/switches.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache src/*.egg-info
+	rm -rf $(VENV) .pytest_cache src/*.egg-info build dist

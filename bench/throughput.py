@@ -17,7 +17,7 @@ Precision rows (--precisions, throughput_config.PRECISIONS): fp32 and bf16 (auto
 precision; auto is each one's default: difflab's trainer.precision=auto (bf16 where the CPU/GPU has bf16 units,
 else fp32) with the bare loop alike, diffusers at fp32, as its example trains by default.
 
-Writes throughput.json and throughput.md under --out. Without diffusers (pip install -e '.[bench]') its
+Writes throughput.json and throughput.md under --out. Without diffusers (pip install -e '.[diffusers]') its
 contestants are skipped with a note. --only and --sizes choose less.
 """
 
@@ -153,7 +153,7 @@ def run(args) -> dict:
     result = {"machine": machine(device), "options": {k: v for k, v in vars(args).items() if k != "parts"},
               "notes": []}
     if not peer.available():
-        result["notes"].append("diffusers not installed: skipped (pip install -e '.[bench]')")
+        result["notes"].append("diffusers not installed: skipped (pip install -e '.[diffusers]')")
         log(result["notes"][-1])
     log(f"{result['machine']}\nmatmul peak ...")
     result["matmul_size"] = 512 if args.tiny else 2048

@@ -1,7 +1,7 @@
 """The Hugging Face diffusers contestant: a UNet2DModel shaped like difflab's U-Net config, the training step of
 diffusers' examples/unconditional_image_generation/train_unconditional.py, and the DDIMPipeline sampling loop.
 
-diffusers is the optional `bench` extra (pip install -e '.[bench]'); `available()` says whether it is here.
+diffusers is the optional `diffusers` extra (pip install -e '.[diffusers]'); `available()` says whether it is here.
 Everything is built from configs in code: nothing is fetched from the Hub.
 """
 

@@ -93,7 +93,10 @@ def searchpath_folders(overrides: list[str]) -> list[str]:
     folders = []
     for entry in map(str, entries):
         if entry.startswith("pkg://"):
-            spec = importlib.util.find_spec(entry[len("pkg://"):].replace("/", "."))
+            try:
+                spec = importlib.util.find_spec(entry[len("pkg://"):].replace("/", "."))
+            except ModuleNotFoundError:  # its parent package is missing: Hydra reports it
+                spec = None
             folders += list(spec.submodule_search_locations or []) if spec else []
         else:
             folders.append(entry.removeprefix("file://"))
