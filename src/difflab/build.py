@@ -1,5 +1,7 @@
 """Building the parts of an experiment from its config, and a trained module back from a checkpoint."""
 
+from pathlib import Path
+
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -8,6 +10,7 @@ from difflab.checkpoint import load_checkpoint
 from difflab.errors import ConfigError
 from difflab.module import DiffusionModule
 from difflab.precision import device_type, resolve_precision
+from difflab.pretrained import init_state, read_folder
 
 
 def instantiate(cfg, **kwargs):
@@ -69,17 +72,22 @@ def module_from_checkpoint(path, key: str = "ckpt", map_location="cpu", precisio
     """Rebuild the module a checkpoint was trained with and load its (EMA) weights, for inference on `device`.
 
     precision ('auto': bf16 where `device` has bf16 units, else 32; or one of trainer.precision's values) is
-    this machine's choice, not the training machine's; the memory format follows module.channels_last."""
-    ckpt = load_checkpoint(path, key=key, map_location=map_location)
-    hparams = ckpt.get("hyper_parameters", {})
-    if not hparams.get("run_config") or "image_shape" not in hparams:
-        raise ConfigError(f"{key}={path} was not written by difflab training: it holds no difflab config")
-    cfg = OmegaConf.create(hparams["run_config"])
+    this machine's choice, not the training machine's; the memory format follows module.channels_last.
+    `path` may also be a folder src/export.py wrote (difflab/pretrained.py), which holds the EMA weights alone."""
+    if Path(str(path)).expanduser().is_dir():
+        run_config, image_shape, state = read_folder(path, key)
+    else:
+        ckpt = load_checkpoint(path, key=key, map_location=map_location)
+        hparams = ckpt.get("hyper_parameters", {})
+        if not hparams.get("run_config") or "image_shape" not in hparams:
+            raise ConfigError(f"{key}={path} was not written by difflab training: it holds no difflab config")
+        run_config, image_shape, state = hparams["run_config"], hparams["image_shape"], ckpt["state_dict"]
+    cfg = OmegaConf.create(run_config)
     device = device_type(device)
     precision, _ = resolve_precision(precision, device)
-    module = build_module(cfg, hparams["image_shape"], precision=precision, device=device)
+    module = build_module(cfg, image_shape, precision=precision, device=device)
     try:
-        module.load_state_dict(ckpt["state_dict"])
+        module.load_state_dict(state)
     except RuntimeError as e:
         raise ConfigError(f"{key}={path} does not fit the model in its own config: {str(e).splitlines()[0]}") from None
     module.config = cfg
@@ -90,9 +98,14 @@ def load_init_weights(module: DiffusionModule, path, key: str = "init_weights") 
     """Start a new run from a checkpoint's raw training weights (fine-tuning, or a longer run on a fresh schedule).
 
     Unlike resuming (ckpt_path), the optimizer, learning-rate schedule, step count and EMA start afresh; the EMA
-    warms up from these weights. Returns the checkpoint's global step."""
-    ckpt = load_checkpoint(path, key=key)
-    state = ckpt.get("current_model_state") or ckpt["state_dict"]  # raw weights; EMA-only files give the average
+    warms up from these weights. Returns the checkpoint's global step (0 for a folder).
+    `path` may also be a folder: an export (its EMA weights) or a diffusers UNet2DModel (difflab/pretrained.py)."""
+    if Path(str(path)).expanduser().is_dir():
+        state, step = init_state(module, path, key), 0
+    else:
+        ckpt = load_checkpoint(path, key=key)
+        state = ckpt.get("current_model_state") or ckpt["state_dict"]  # raw weights; EMA-only files give the average
+        step = int(ckpt.get("global_step", 0))
     try:
         module.load_state_dict(state)
     except RuntimeError as e:
@@ -100,4 +113,4 @@ def load_init_weights(module: DiffusionModule, path, key: str = "init_weights") 
             f"{key}={path} does not fit this run's model ({str(e).splitlines()[0]}); "
             "the model group and its options must match the checkpoint's"
         ) from None
-    return int(ckpt.get("global_step", 0))
+    return step

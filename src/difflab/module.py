@@ -73,6 +73,14 @@ class DiffusionModule(L.LightningModule):
         self.net.to(memory_format=self.memory_format)
         self.compile_mode = compile
 
+    @classmethod
+    def from_pretrained(cls, path, precision: str = "auto", device="cpu") -> "DiffusionModule":
+        """The module a folder written by src/export.py holds (config + safetensors weights, no pickle), for
+        inference on `device`; a training checkpoint (.ckpt) loads too. As build.module_from_checkpoint."""
+        from difflab.build import module_from_checkpoint  # build imports this module
+
+        return module_from_checkpoint(path, key="path", precision=precision, device=device)
+
     @property
     def timesteps(self) -> int:
         return len(self.alphas_cumprod)

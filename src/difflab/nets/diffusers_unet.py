@@ -78,14 +78,15 @@ class DiffusersUNet(nn.Module):
     def differences(self, config) -> list[str]:
         """'key: ours here, theirs in the folder' for each UNet2DModel setting in which `config` differs from this
         net's; keys only one of the two diffusers versions knows are skipped, as diffusers itself ignores them."""
-        ours = plain(dict(self.unet.config))
-        return [f"{k}: {ours[k]} here, {v} in the folder" for k, v in plain(dict(config)).items()
-                if not k.startswith("_") and k in ours and ours[k] != v]
+        ours = settings(self.unet.config)
+        return [f"{k}: {ours[k]} here, {v} in the folder" for k, v in settings(config).items()
+                if k in ours and ours[k] != v]
 
 
-def plain(config: dict) -> dict:
-    """A config as its JSON reads back (tuples as lists), so that saved and built configs compare equal."""
-    return json.loads(json.dumps(config, default=list))
+def settings(config) -> dict:
+    """A UNet2DModel config's settings (not diffusers' `_` bookkeeping) as JSON reads them back (tuples as lists),
+    so that saved and built configs compare equal."""
+    return json.loads(json.dumps({k: v for k, v in dict(config).items() if not k.startswith("_")}))
 
 
 ALLOWED_FOLDERS = "allowed: a folder with config.json and diffusion_pytorch_model.safetensors"
