@@ -1,5 +1,6 @@
 """End-to-end training on tiny configs: every combination composes and trains; overfitting; exact resume."""
 
+import importlib.util
 import itertools
 import math
 
@@ -16,16 +17,23 @@ from difflab.errors import ConfigError
 from difflab.train import train
 from tests.conftest import CONF, compose_train
 
-MODELS = ["unet_small", "dit_small"]
+MODELS = ["unet_small", "dit_small", "diffusers_unet"]  # diffusers_unet: with the diffusers extra only
 SCHEDULES = ["linear", "cosine"]
 OBJECTIVES = ["epsilon", "v", "score"]
 SAMPLERS = ["ddpm", "ddim"]
 
 
 COMBINATIONS = list(itertools.product(MODELS, SCHEDULES, OBJECTIVES))
+no_diffusers = importlib.util.find_spec("diffusers") is None
 
 
-@pytest.mark.parametrize("model,schedule,objective", COMBINATIONS)
+def with_extras(cases):
+    """Cases of model=diffusers_unet are skipped where its extra is not installed."""
+    skip = pytest.mark.skipif(no_diffusers, reason="no diffusers extra")
+    return [pytest.param(*c, marks=[skip] if "diffusers_unet" in c else []) for c in cases]
+
+
+@pytest.mark.parametrize("model,schedule,objective", with_extras(COMBINATIONS))
 def test_every_combination_trains_and_samples(tmp_path, model, schedule, objective):
     """Every model x schedule x objective trains once; its checkpoint then samples with every sampler. The sampler
     the run is configured with (for its final samples) alternates along the grid, so each sampler also goes through
@@ -46,7 +54,7 @@ def test_every_combination_trains_and_samples(tmp_path, model, schedule, objecti
         assert x.shape == (3, 1, 8, 8) and torch.isfinite(x).all(), chosen
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", with_extras([(m,) for m in MODELS]))
 def test_class_conditional_training_with_label_dropout(tmp_path, model):
     cfg = compose_train(tmp_path, f"model={model}", "model.num_classes=${data.num_classes}", "module.label_dropout=0.2",
                         "final_samples=20")
