@@ -22,8 +22,8 @@ class DiffusionModule(L.LightningModule):
     `optimizer` and `lr_scheduler` are partials (Hydra `_partial_: true`) applied to the parameters / optimizer.
     `label_dropout` replaces labels by the null class with that probability (classifier-free guidance training,
     Ho & Salimans 2022). `loss_buckets` > 0 also logs the loss per range of timesteps. Training noise and
-    timesteps come from a generator seeded by (seed, step, rank), so a resumed run draws exactly what an
-    uninterrupted one would.
+    timesteps come from a generator seeded by (seed, batch, rank), batch = step x accumulate_grad_batches + the
+    batch's index within the step, so a resumed run draws exactly what an uninterrupted one would.
 
     Speed: `precision` (resolved, e.g. 'bf16-mixed') is what sampling computes the network in (training's autocast
     is the Trainer's, with the same value); `channels_last` stores convolution weights and inputs NHWC;
@@ -72,6 +72,7 @@ class DiffusionModule(L.LightningModule):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self.compile_mode = compile
+        self._step_losses: list[tuple[torch.Tensor, torch.Tensor]] = []  # this optimizer step's batches
 
     @classmethod
     def from_pretrained(cls, path, precision: str = "auto", device="cpu") -> "DiffusionModule":
@@ -119,12 +120,37 @@ class DiffusionModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x0, y = batch
-        losses, t = self.losses(x0, y, self._generator(self.global_step, self.global_rank))
-        loss = losses.mean()
-        self.log("train/loss", loss, prog_bar=True, batch_size=x0.shape[0])
-        if self.loss_buckets and self._should_log_now():
-            self.log_dict(self.bucket_losses(losses.detach(), t))
-        return loss
+        micro, accumulate, group = self._micro_batch(batch_idx)
+        # One generator per batch, keyed by its place in the run: the batches whose gradients one optimizer step
+        # accumulates each draw their own t and eps; with accumulate = 1 the key is the global step, as it was.
+        losses, t = self.losses(x0, y, self._generator(self.global_step * accumulate + micro, self.global_rank))
+        self._log_losses(losses.detach(), t, first=micro == 0, last=micro == group - 1)
+        # Lightning divides every batch's loss by `accumulate`; an epoch's last step may hold fewer batches, whose
+        # losses must still be averaged, not under-weighted.
+        return losses.mean() * (accumulate / group) if group < accumulate else losses.mean()
+
+    def _log_losses(self, losses: torch.Tensor, t: torch.Tensor, first: bool, last: bool) -> None:
+        """Log train/loss (and the bucket losses) of the optimizer step's batches so far: loggers get the last value
+        logged in a step, which is then the mean over all of its batches, not the last batch's."""
+        if first:
+            self._step_losses = []
+        self._step_losses.append((losses, t))
+        losses, t = (torch.cat(parts) for parts in zip(*self._step_losses))
+        self.log("train/loss", losses.mean(), prog_bar=True, batch_size=len(losses))
+        if self.loss_buckets and last and self._should_log_now():
+            self.log_dict(self.bucket_losses(losses, t))
+
+    def _micro_batch(self, batch_idx: int) -> tuple[int, int, int]:
+        """(index of this batch within its optimizer step, trainer.accumulate_grad_batches, batches in the step).
+
+        Lightning starts a step at each multiple of accumulate_grad_batches within the epoch (batch_idx counts
+        from the epoch's start, also after a mid-epoch resume) and steps early at the epoch's last batch."""
+        trainer = self._trainer
+        if trainer is None:
+            return 0, 1, 1
+        accumulate = trainer.accumulate_grad_batches
+        micro = batch_idx % accumulate
+        return micro, accumulate, int(min(accumulate, trainer.num_training_batches - (batch_idx - micro)))
 
     def _should_log_now(self) -> bool:
         trainer = self._trainer

@@ -9,20 +9,28 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from lightning.pytorch.callbacks import Callback  # noqa: E402
 
+from difflab.callbacks.steps import optimizer_stepped  # noqa: E402
+
 
 class LossCurve(Callback):
-    """Records train/loss every step and val/loss after each validation; writes loss.png and loss.csv."""
+    """Records train/loss every optimizer step and val/loss after each validation; writes loss.png and loss.csv."""
 
     def __init__(self, dirpath, every_n_steps: int = 500):
         self.dirpath = Path(dirpath)
         self.every_n_steps = every_n_steps
         self.train: list[tuple[int, float]] = []
         self.val: list[tuple[int, float]] = []
+        self._step_loss: float | None = None  # the optimizer step's batches so far
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None:
-            self.train.append((trainer.global_step, float(loss)))
+        if loss is not None:  # each batch's loss divided by accumulate_grad_batches: their sum is the step's loss
+            self._step_loss = (self._step_loss or 0.0) + float(loss)
+        if not optimizer_stepped(trainer):
+            return
+        if self._step_loss is not None:
+            self.train.append((trainer.global_step, self._step_loss))
+            self._step_loss = None
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
             self.write(trainer)
 

@@ -7,6 +7,7 @@ from lightning.pytorch.callbacks import Callback
 
 from difflab.callbacks.ema import ema_module
 from difflab.callbacks.images import log_image, save_grid
+from difflab.callbacks.steps import optimizer_stepped
 
 
 class SampleGrid(Callback):
@@ -20,7 +21,8 @@ class SampleGrid(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
-        if self.every_n_steps and step % self.every_n_steps == 0 and trainer.is_global_zero:
+        if self.every_n_steps and step % self.every_n_steps == 0 and optimizer_stepped(trainer) \
+                and trainer.is_global_zero:
             self.write(trainer, pl_module, step)
 
     def write(self, trainer, pl_module, step: int):
