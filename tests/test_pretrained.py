@@ -47,6 +47,18 @@ def test_export_round_trip_gives_identical_samples(trained, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_apply_and_evaluate_take_an_export(trained, tmp_path):
+    """They read the data's config from the module (module.config.data), which the export's difflab.json holds."""
+    _, trained = trained
+    assert export(trained, tmp_path / "exp").returncode == 0
+    done = run_in_process("apply", "task=denoise", f"ckpt={tmp_path / 'exp'}", "num_images=2",
+                          f"hydra.run.dir={tmp_path / 'apply'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_in_process("evaluate", f"ckpt={tmp_path / 'exp'}", "metrics=[nll]", "metrics.nll.num_images=4",
+                          "metrics.nll.timesteps=2", f"hydra.run.dir={tmp_path / 'evaluate'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_export_as_init_weights_starts_from_the_ema_weights(trained, tmp_path):
     model, trained = trained
     assert export(trained, tmp_path / "exp").returncode == 0
