@@ -28,7 +28,7 @@ from difflab.diffusion.objectives import Epsilon, V
 from difflab.diffusion.schedules import CosineSchedule, LinearSchedule, betas_from_alphas_cumprod
 from difflab.errors import ConfigError
 from difflab.nets.diffusers_unet import DiffusersUNet, diffusers
-from difflab.pretrained import atomic_folder, check_target, write_config, write_weights
+from difflab.pretrained import CONFIG, WEIGHTS, atomic_folder, check_target, write_config, write_weights
 
 PREDICTION_TYPES = {Epsilon: "epsilon", V: "v_prediction"}
 
@@ -75,7 +75,7 @@ def export(cfg: DictConfig) -> Path:
             write_pipeline(module, folder, scheduler)
         else:
             write_weights(module, folder)
-    what = "a diffusers DDPMPipeline (DDIMPipeline loads it too)" if to_diffusers else "difflab.json + model.safetensors"
+    what = "a diffusers DDPMPipeline (DDIMPipeline loads it too)" if to_diffusers else f"{CONFIG} + {WEIGHTS}"
     print(f"wrote {what} to {cfg.out}")
     return Path(cfg.out)
 

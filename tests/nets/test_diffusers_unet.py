@@ -22,7 +22,8 @@ def test_output_is_unet2dmodels_own():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(block_out_chanels=(16, 32)), "model.block_out_chanels is not a UNet2DModel setting; allowed: .*block_out_channels"),
+    (dict(block_out_chanels=(16, 32)), "model.block_out_chanels is not a UNet2DModel setting; allowed: .*"
+                                       "block_out_channels"),
     (dict(sample_size=16), "model.sample_size is not a UNet2DModel setting"),
     (dict(num_class_embeds=11), "model.num_class_embeds is not"),
     (dict(up_block_types=("UpBlock2D",)), "model=diffusers_unet: Must provide the same number"),
