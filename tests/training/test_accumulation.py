@@ -107,10 +107,12 @@ def test_per_step_callbacks_act_once_per_optimizer_step(tmp_path):
     assert int(ckpt["averaging_state"]["n_averaged"]) == 4  # EMA: once per optimizer step, not per batch (12)
     curve = ckpt["callbacks"]["LossCurve"]["train"]
     with open(tmp_path / "csv" / "metrics.csv") as f:
-        logged = [(int(r["step"]), float(r["train/loss"])) for r in csv.DictReader(f) if r.get("train/loss")]
+        rows = list(csv.DictReader(f))
+    logged = [(int(r["step"]), float(r["train/loss"])) for r in rows if r.get("train/loss")]
     assert [s for s, _ in curve] == [1, 2, 3, 4] and [s for s, _ in logged] == [0, 1, 2, 3]
     for (_, drawn), (_, sent) in zip(curve, logged):  # loss.csv and the loggers: the step's mean over 3 batches
         assert drawn == pytest.approx(sent, rel=1e-5)
+    assert [int(r["step"]) for r in rows if r.get("lr-AdamW")] == [0, 1, 2, 3]  # the LR monitor: once per step
 
 
 def test_resume_mid_epoch_with_accumulation_continues_exactly(tmp_path):

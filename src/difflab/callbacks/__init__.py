@@ -4,8 +4,9 @@ from difflab.callbacks.checkpoint import Checkpoint
 from difflab.callbacks.ema import EMA, ema_module
 from difflab.callbacks.evaluation import Evaluation
 from difflab.callbacks.loss_curve import LossCurve
+from difflab.callbacks.lr_monitor import LearningRateMonitor
 from difflab.callbacks.sample_grid import SampleGrid
 from difflab.callbacks.trajectory import Trajectory, trajectory_strip
 
 __all__ = ["Checkpoint", "EMA", "Evaluation", "LossCurve", "SampleGrid", "ema_module"]
-__all__ += ["Trajectory", "trajectory_strip"]
+__all__ += ["LearningRateMonitor", "Trajectory", "trajectory_strip"]

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from lightning.pytorch.callbacks import Callback  # noqa: E402
 
-from difflab.callbacks.steps import optimizer_stepped  # noqa: E402
+from difflab.callbacks.steps import ends_optimizer_step  # noqa: E402
 
 
 class LossCurve(Callback):
@@ -26,7 +26,7 @@ class LossCurve(Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None:  # each batch's loss divided by accumulate_grad_batches: their sum is the step's loss
             self._step_loss = (self._step_loss or 0.0) + float(loss)
-        if not optimizer_stepped(trainer):
+        if not ends_optimizer_step(trainer):
             return
         if self._step_loss is not None:
             self.train.append((trainer.global_step, self._step_loss))

@@ -7,7 +7,7 @@ from lightning.pytorch.callbacks import Callback
 
 from difflab.callbacks.ema import ema_module
 from difflab.callbacks.images import log_image, save_grid
-from difflab.callbacks.steps import optimizer_stepped
+from difflab.callbacks.steps import ends_optimizer_step
 
 
 class SampleGrid(Callback):
@@ -21,7 +21,7 @@ class SampleGrid(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
-        if self.every_n_steps and step % self.every_n_steps == 0 and optimizer_stepped(trainer) \
+        if self.every_n_steps and step % self.every_n_steps == 0 and ends_optimizer_step(trainer) \
                 and trainer.is_global_zero:
             self.write(trainer, pl_module, step)
 

@@ -7,7 +7,7 @@ from lightning.pytorch.callbacks import Callback
 
 from difflab.callbacks.ema import ema_module
 from difflab.callbacks.images import log_image, save_grid
-from difflab.callbacks.steps import optimizer_stepped
+from difflab.callbacks.steps import ends_optimizer_step
 
 
 def trajectory_strip(x_t: torch.Tensor, x0_hat: torch.Tensor) -> torch.Tensor:
@@ -30,7 +30,7 @@ class Trajectory(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
-        if self.every_n_steps and step % self.every_n_steps == 0 and optimizer_stepped(trainer) \
+        if self.every_n_steps and step % self.every_n_steps == 0 and ends_optimizer_step(trainer) \
                 and trainer.is_global_zero:
             self.write(trainer, pl_module, step)
 
