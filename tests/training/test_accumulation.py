@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from difflab.build import build_module, instantiate
+from difflab.callbacks.steps import ends_optimizer_step
 from difflab.checkpoint import load_checkpoint
 from difflab.errors import ConfigError
 from difflab.sampling.noise import mix_seed
@@ -19,8 +20,9 @@ from tests.conftest import TINY, compose_train, run_in_process
 
 
 class Probe(Callback):
-    """Records every batch (with the state of the generator its t and eps were drawn from) and, before every
-    optimizer step, the weights the step starts from and the gradients it was handed (before clipping)."""
+    """Records every batch (with the state of the generator its t and eps were drawn from); before every optimizer
+    step, the weights the step starts from and the gradients it was handed (before clipping); after it, the loss and
+    gradient norm it logged."""
 
     def __init__(self, module):
         self.batches, self.steps = [], []
@@ -41,9 +43,14 @@ class Probe(Callback):
             "batches": [b for b in self.batches if b["step"] == trainer.global_step],
         })
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if ends_optimizer_step(trainer):  # what the step sent to the loggers
+            metrics = trainer.callback_metrics
+            self.steps[-1]["logged"] = {k: float(metrics[k]) for k in ("train/loss", "train/grad_norm")}
+
 
 def fit_with_probe(tmp_path, *overrides):
-    cfg = compose_train(tmp_path, "logger=none", "trainer.precision=32", *overrides)
+    cfg = compose_train(tmp_path, "logger=none", "trainer.precision=32", "trainer.log_every_n_steps=1", *overrides)
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg, datamodule.image_shape)
@@ -64,9 +71,13 @@ def test_an_accumulated_step_averages_the_gradients_of_its_batches(tmp_path):
         fresh.zero_grad()
         losses = [fresh.losses(b["x0"], b["y"], torch.Generator().set_state(b["state"]))[0].mean()
                   for b in step["batches"]]
-        torch.stack(losses).mean().backward()  # the mean over the step's batches: not their sum, not / 2 for one
+        loss = torch.stack(losses).mean()  # the mean over the step's batches: not their sum, not / 2 for one
+        loss.backward()
         for p, grad in zip(fresh.parameters(), step["grads"]):
             torch.testing.assert_close(grad, p.grad, rtol=1e-5, atol=1e-7)
+        assert step["logged"]["train/loss"] == pytest.approx(loss.item(), rel=1e-5)
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in step["grads"]]))
+        assert step["logged"]["train/grad_norm"] == pytest.approx(norm.item(), rel=1e-5)
     a, b = probe.steps[0]["batches"]
     assert not torch.equal(a["state"], b["state"]) and not torch.equal(a["t"], b["t"])  # each batch its own noise
     states = [bytes(b["state"].numpy()) for b in probe.batches]
