@@ -87,6 +87,23 @@ def test_optuna_sweep_minimises_fid(tmp_path):
 
 
 @pytest.mark.slow
+def test_optuna_study_in_sqlite_resumes_across_sweeps(tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # as README shows; optuna<3 needs SQLAlchemy<2 for it
+    for n_trials, sweep in [(2, "first"), (1, "again")]:
+        proc = run_in_process("train", "-m", "--config-dir", str(SWEEPS), "--config-name", "optuna_fid",
+                              "debug=sweep_tiny", "optimized_metric=train/loss", f"hydra.sweeper.n_trials={n_trials}",
+                              f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path / sweep}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name="difflab_fid", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3  # the second sweep added to the first's study
+    rows = read_csv(tmp_path / "first" / "summary.csv") + read_csv(tmp_path / "again" / "summary.csv")
+    losses = [float(r["train_loss"]) for r in rows]
+    assert sorted(t.value for t in study.trials) == pytest.approx(sorted(losses))
+
+
+@pytest.mark.slow
 def test_optuna_sweep_whose_metric_is_never_logged_stops_with_one_line(tmp_path):
     # a real process: the summary of a sweep that stops is written when its process exits
     proc = run_cli("train", "-m", "--config-dir", str(SWEEPS), "--config-name", "optuna_fid", "debug=sweep_tiny",
