@@ -78,10 +78,3 @@ def export(cfg: DictConfig) -> Path:
     what = "a diffusers DDPMPipeline (DDIMPipeline loads it too)" if to_diffusers else f"{CONFIG} + {WEIGHTS}"
     print(f"wrote {what} to {cfg.out}")
     return Path(cfg.out)
-
-
-def main() -> None:
-    """The difflab-export command (difflab.cli.export, where the other commands live)."""
-    from difflab.cli.export import main as command  # it imports this module
-
-    command()
