@@ -102,3 +102,14 @@ def test_goal_script_pools_seeds_and_compares_with_the_reference(trained_ckpt, t
     missing = subprocess.run(["bash", script, str(tmp_path / "none.ckpt")], capture_output=True, text=True, cwd=ROOT)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert missing.stderr.startswith("error: checkpoint")
+
+
+def test_fid_floor_draws_training_images_and_is_order_free():
+    """bench/fid_floor.py: a draw of every training image is the same set in another order, so all such draws give
+    one FID (std 0); draws of a few images differ."""
+    result = run_in_process("bench/fid_floor.py", "--sizes", "64", "100000", "--draws", "3")
+    assert result.returncode == 0, result.stderr
+    small, whole = [line for line in result.stdout.splitlines() if "distinct)" in line]
+    assert "(64 distinct)" in small and not small.split("+-")[1].strip().startswith("0.00")
+    assert "distinct)" in whole and whole.split("+-")[1].strip().startswith("0.00 ")
+    assert float(whole.split(":")[1].split("+-")[0]) < float(small.split(":")[1].split("+-")[0])
