@@ -31,7 +31,8 @@ def check_compatible(net, image_shape) -> None:
 
 def channels_last(setting, precision: str, device: str) -> bool:
     """module.channels_last: true / false, or auto = NHWC for float32 convolutions on CPU, where oneDNN's NHWC
-    kernels beat NCHW; its bf16 kernels and the GPU paths are left in their own default layout."""
+    kernels beat NCHW; its bf16 convolutions are slower in NHWC, so they and the GPU paths keep their default
+    layout (BENCHMARKS.md)."""
     if setting == "auto":
         return device == "cpu" and str(precision) in ("32", "32-true")
     if not isinstance(setting, bool):
