@@ -248,7 +248,7 @@ class DPMSolverPP(_ODESampler):
                 "eta_sigma_min": self.eta_sigma_min}
 
 
-DPMSolverPP2M = DPMSolverPP  # the name configs written before `order` existed use
+DPMSolverPP2M = DPMSolverPP  # so that checkpoints whose saved config names DPMSolverPP2M still load
 
 
 @dataclass(frozen=True)
