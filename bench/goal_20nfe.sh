@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 5's goal "at 20 network evaluations, within 10% of 1000-step ancestral" (FID-domain), measured at a sample
+# The goal "at 20 network evaluations, within 10% of 1000-step ancestral" (FID-domain), measured at a sample
 # count that can settle it: every sampler on the same seeds (sample i of each run comes from the same noise), the
 # seeds pooled, paired differences to the reference with bootstrap intervals (bench/fid_compare.py).
 #
@@ -8,7 +8,7 @@
 #                                                    #      EXTRA (overrides for every evaluate)
 #
 # Why the sample count matters: the paired difference's 5-95% interval is about +-0.45 FID-domain at 1024 samples
-# per sampler and +-0.22 at 3072 (BENCHMARKS.md, sessions 5-7), while 10% of the reference is ~0.06 (~0.045 of its
+# per sampler and +-0.22 at 3072 (BENCHMARKS.md, "The 20-NFE goal"), while 10% of the reference is ~0.06 (~0.045 of its
 # FID_inf): an interval inside the 10% needs 40k-80k samples of each sampler, 24-48 h of 1000-step sampling on the
 # 2-core CPU (36 min per 1024 samples) and minutes on a GPU. On a lent GPU (device tool): copy the checkpoint into an
 # ignored folder of the repo, carry it, and run e.g.

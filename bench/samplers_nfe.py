@@ -11,8 +11,8 @@ odd, so Heun runs at budget - 1 for even budgets (the table and plot give the NF
 split with the evaluator of `src/evaluate.py` (difflab.metrics.evaluator). DDPM with all T steps is the reference.
 Writes nfe.csv, nfe.md (FID-domain, sampler x NFE budget; also printed) and nfe.png (FID-domain vs NFE) to --out.
 --reuse takes the cells (the reference included) that an earlier nfe.csv measured with the same --num-samples and
---seed instead of sampling them again, so a table grows budget by budget. The network runs in channels-last memory
-format, as module_from_checkpoint leaves it (same float32 maths, ~1.7x faster on CPU; --no-channels-last: not).
+--seed instead of sampling them again, so a table grows budget by budget. The network runs in the precision and
+memory format module_from_checkpoint gives it (precision=auto, module.channels_last); --no-channels-last forces NCHW.
 """
 
 import argparse
@@ -139,7 +139,7 @@ def main():
         ap.error("--num-samples must be >= 2 (FID needs a covariance) and every --nfe >= 1")
 
     module = module_from_checkpoint(args.ckpt).to(args.device)
-    if not args.channels_last:  # module_from_checkpoint makes it channels-last
+    if not args.channels_last:  # module_from_checkpoint chose the format (module.channels_last)
         module.net.to(memory_format=torch.contiguous_format)
     T = module.timesteps
     samplers = {name: instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml")) for name in args.samplers}
