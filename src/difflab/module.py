@@ -7,7 +7,7 @@ import torch
 
 from difflab.diffusion.denoiser import Denoiser
 from difflab.diffusion.guidance import GuidedDenoiser
-from difflab.diffusion.schedules import alpha_sigma
+from difflab.diffusion.loss import diffusion_loss
 from difflab.errors import ConfigError
 from difflab.precision import autocast_dtype
 from difflab.sampling import DDIM, make_noise
@@ -100,18 +100,9 @@ class DiffusionModule(L.LightningModule):
 
     def losses(self, x0: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator):
         """Per-sample losses [N] and their timesteps [N] at random t and eps drawn from `generator`."""
-        n = x0.shape[0]
         x0 = x0.contiguous(memory_format=self.memory_format)
-        t = torch.randint(0, self.timesteps, (n,), device=x0.device, generator=generator)
-        eps = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
-        alpha, sigma = alpha_sigma(self.alphas_cumprod, t, x0)
-        x_t = alpha * x0 + sigma * eps
-        if self.num_classes is None:
-            out = self.net(x_t, t)
-        else:
-            drop = torch.rand(n, device=x0.device, generator=generator) < self.label_dropout
-            out = self.net(x_t, t, y=torch.where(drop, torch.full_like(y, self.num_classes), y))
-        return self.objective.loss(out, x0, eps, alpha, sigma), t
+        return diffusion_loss(self.net, self.alphas_cumprod, self.objective, x0, y, generator,
+                              label_dropout=self.label_dropout, num_classes=self.num_classes)
 
     def on_fit_start(self):
         # after the EMA callback has copied the module, which stays eager; in place, so state-dict keys stay
