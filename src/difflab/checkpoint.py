@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from difflab.errors import ConfigError
+from difflab.errors import ConfigError, RunError
 
 
 def atomic_torch_save(obj, path) -> None:
@@ -57,11 +57,42 @@ def load_checkpoint(path, key: str = "ckpt", map_location="cpu") -> dict:
     return ckpt
 
 
+def check_writable(folder, key: str) -> None:
+    """Create `folder` and write a file in it, so that a run which could never save stops with one line before it
+    trains, not at its first checkpoint."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise RunError(f"{key}={folder} cannot be written ({e.strerror or type(e).__name__}); give a folder this "
+                       "user can write to") from None
+
+
+def nonfinite_weights(checkpoint: dict) -> str | None:
+    """The first weight (EMA or raw) holding nan or inf, as 'state_dict/<name>', else None."""
+    for part in ("state_dict", "current_model_state"):
+        for name, value in (checkpoint.get(part) or {}).items():
+            if torch.is_tensor(value) and value.is_floating_point() and not bool(value.isfinite().all()):
+                return f"{part}/{name}"
+    return None
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning CheckpointIO that writes with `atomic_torch_save` and reads with `load_checkpoint`."""
+    """Lightning CheckpointIO that writes with `atomic_torch_save` and reads with `load_checkpoint`. It never
+    writes weights holding nan or inf, and a failed write (disk full, ...) is one line: either way the file
+    already at `path` stays as it was."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
-        atomic_torch_save(checkpoint, path)
+        bad = nonfinite_weights(checkpoint)
+        if bad:
+            raise RunError(f"{path} was not written: {bad} holds nan or inf (the run diverged); the checkpoints "
+                           "already there are kept")
+        try:
+            atomic_torch_save(checkpoint, path)
+        except OSError as e:
+            raise RunError(f"could not write {path} ({e.strerror or type(e).__name__}); the checkpoint already "
+                           f"there is kept: free space, or give paths.output_dir=<a folder with room>") from None
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
         return load_checkpoint(path, key="ckpt_path", map_location=map_location or "cpu")

@@ -3,3 +3,8 @@
 
 class ConfigError(ValueError):
     """A config value, file or checkpoint is wrong; the message names the key and what is allowed."""
+
+
+class RunError(ConfigError):
+    """A run cannot go on (its loss diverged, its disk is full): reported as one line like bad input, because the fix
+    is a changed setting or freed space, not a traceback to read."""

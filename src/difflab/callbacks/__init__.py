@@ -1,6 +1,7 @@
 """Lightning callbacks: EMA weights, sample grids, loss curves."""
 
 from difflab.callbacks.checkpoint import Checkpoint
+from difflab.callbacks.divergence import Divergence
 from difflab.callbacks.ema import EMA, ema_module
 from difflab.callbacks.evaluation import Evaluation
 from difflab.callbacks.loss_curve import LossCurve
@@ -8,5 +9,5 @@ from difflab.callbacks.lr_monitor import LearningRateMonitor
 from difflab.callbacks.sample_grid import SampleGrid
 from difflab.callbacks.trajectory import Trajectory, trajectory_strip
 
-__all__ = ["Checkpoint", "EMA", "Evaluation", "LossCurve", "SampleGrid", "ema_module"]
+__all__ = ["Checkpoint", "Divergence", "EMA", "Evaluation", "LossCurve", "SampleGrid", "ema_module"]
 __all__ += ["LearningRateMonitor", "Trajectory", "trajectory_strip"]

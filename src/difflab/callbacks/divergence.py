@@ -1,0 +1,59 @@
+"""Stop, or skip the step, when a loss or gradient is not finite: before the optimizer spreads it into the weights,
+their EMA and the checkpoints."""
+
+import math
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from difflab.errors import ConfigError, RunError
+
+ACTIONS = ("stop", "skip")
+
+
+class Divergence(Callback):
+    """Checks each optimizer step's losses (every accumulated batch's) and gradients before the step is taken.
+    `stop` raises a one-line RunError naming the step (its number as the loggers show it); `skip` drops the step's
+    gradients, so the optimizer leaves every weight and its moments as they were, and logs train/skipped_steps."""
+
+    def __init__(self, on_nonfinite: str = "stop"):
+        if on_nonfinite not in ACTIONS:
+            raise ConfigError(f"callbacks.divergence.on_nonfinite={on_nonfinite} is not valid; allowed: "
+                              f"{' | '.join(ACTIONS)}")
+        self.on_nonfinite = on_nonfinite
+        self.skipped = 0
+        self._losses: list[torch.Tensor] = []
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        self._losses.append(loss.detach().float().reshape(-1))
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        losses, self._losses = self._losses, []
+        checks = [torch.cat(losses).isfinite().all()] if losses else []
+        # Under float16's loss scaler an inf gradient is routine: the scaler skips that step and lowers its scale.
+        scaled = getattr(trainer.precision_plugin, "scaler", None) is not None
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        if grads and not scaled:
+            # the max-norm: finite for any finite gradients, where a sum of squares could overflow
+            checks.append(torch.nn.utils.get_total_norm(grads, norm_type=math.inf, foreach=True).isfinite())
+        if not checks or all(torch.stack(checks).tolist()):  # one device sync per step
+            return
+        if self.on_nonfinite == "stop":
+            raise RunError(f"training diverged at step {trainer.global_step}: {what_is_not_finite(losses)}; nothing "
+                           "of this step was applied or saved. Lower optimizer.lr, clip gradients "
+                           "(trainer.gradient_clip_val), or skip such steps: callbacks.divergence.on_nonfinite=skip")
+        for p in pl_module.parameters():  # optimizers leave a parameter without a gradient untouched
+            p.grad = None
+        self.skipped += 1
+        pl_module.log("train/skipped_steps", float(self.skipped))
+
+    def state_dict(self) -> dict:
+        return {"skipped": self.skipped}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.skipped = state_dict.get("skipped", 0)
+
+
+def what_is_not_finite(losses: list[torch.Tensor]) -> str:
+    bad = [v for v in torch.cat(losses).tolist() if not math.isfinite(v)] if losses else []
+    return f"the loss is {bad[0]}" if bad else "a gradient is not finite (the loss is)"
