@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from difflab.build import build_module, instantiate, load_init_weights
 from difflab.callbacks.ema import ema_module
 from difflab.callbacks.sample_grid import preview_grid
-from difflab.checkpoint import AtomicCheckpointIO, load_checkpoint
+from difflab.checkpoint import AtomicCheckpointIO, check_writable, load_checkpoint
 from difflab.errors import ConfigError
 from difflab.loggers import finish_wandb
 from difflab.precision import choose_precision
@@ -45,7 +45,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         callbacks = [c for c in callbacks if not isinstance(c, L.pytorch.callbacks.ProgressBar)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
     if trainer.is_global_zero:
-        out.mkdir(parents=True, exist_ok=True)
+        check_writable(out, "paths.output_dir")
+        for checkpoint in trainer.checkpoint_callbacks:
+            if checkpoint.dirpath:
+                check_writable(checkpoint.dirpath, "callbacks.checkpoint.dirpath")
         OmegaConf.save(module.hparams.run_config, out / "config.yaml")
     started = time.time()
     try:
