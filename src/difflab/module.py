@@ -5,12 +5,12 @@ from functools import partial
 import lightning as L
 import torch
 
-from difflab.diffusion.denoiser import Denoiser
-from difflab.diffusion.guidance import GuidedDenoiser
+from difflab.diffusion.guidance import make_denoiser
 from difflab.diffusion.loss import diffusion_loss
 from difflab.errors import ConfigError
 from difflab.precision import autocast_dtype
-from difflab.sampling import DDIM, make_noise
+from difflab.sampling import DDIM
+from difflab.sampling.generate import generate
 from difflab.sampling.noise import mix_seed
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -188,98 +188,11 @@ class DiffusionModule(L.LightningModule):
 
     # ---- sampling -------------------------------------------------------------------------------------------
     def denoiser(self, y: torch.Tensor | None = None, guidance_scale: float | None = None):
-        """D(x_t, t) -> (x0_hat, eps_hat) for labels y [N] (None = no label), classifier-free guided with
-        `guidance_scale` w towards y if given (difflab.diffusion.guidance: w = 0 unconditional, 1 conditional)."""
-        if guidance_scale is None:
-            return Denoiser(self.net, self.alphas_cumprod, self.objective, y=y, autocast_dtype=self.autocast_dtype)
-        return GuidedDenoiser(self.net, self.alphas_cumprod, self.objective, y, guidance_scale, self.num_classes,
-                              autocast_dtype=self.autocast_dtype)
+        """D(x_t, t) -> (x0_hat, eps_hat) for labels y [N], guided with `guidance_scale` if given (make_denoiser)."""
+        return make_denoiser(self.net, self.alphas_cumprod, self.objective, y, guidance_scale, self.autocast_dtype)
 
-    def check_labels(self, y: torch.Tensor | None, num_samples: int, guidance_scale: float | None) -> None:
-        """Raise a one-line ConfigError unless labels y and the guidance scale suit this model."""
-        if guidance_scale is not None:
-            if self.num_classes is None:
-                raise ConfigError(f"guidance.scale={guidance_scale} needs a class-conditional model "
-                                  "(model.num_classes set); this checkpoint is unconditional")
-            if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) \
-                    or not guidance_scale >= 0:
-                raise ConfigError(f"guidance.scale={guidance_scale} is invalid; allowed: null (no guidance) or a "
-                                  "number >= 0 (0 = unconditional, 1 = conditional, > 1 = stronger guidance)")
-            if y is None:
-                raise ConfigError(f"guidance.scale={guidance_scale} needs class labels to guide towards; allowed: "
-                                  "labels y (guidance.classes in the sample command)")
-        if y is None:
-            return
-        if self.num_classes is None:
-            raise ConfigError("class labels were given but this checkpoint is unconditional (model.num_classes "
-                              "is null); allowed: no labels")
-        if y.shape != (num_samples,) or y.dtype.is_floating_point or y.dtype.is_complex:
-            raise ConfigError(f"labels y of shape {tuple(y.shape)} and dtype {y.dtype} are invalid; allowed: "
-                              f"integers of shape ({num_samples},), one per sample")
-        bad = y[(y < 0) | (y > self.num_classes)]
-        if len(bad):
-            raise ConfigError(f"class label {int(bad[0])} is out of range; allowed: 0..{self.num_classes - 1} "
-                              f"(model.num_classes={self.num_classes}), or {self.num_classes} for no label")
-
-    @torch.no_grad()
-    def sample(
-        self,
-        num_samples: int,
-        sampler=None,
-        temperature: float = 1.0,
-        seed: int | None = None,
-        y: torch.Tensor | None = None,
-        batch_size: int = 256,
-        start_index: int = 0,
-        callback=None,
-        progress: bool = False,
-        guidance_scale: float | None = None,
-    ) -> torch.Tensor:
-        """Draw `num_samples` images [num_samples x C x H x W] (float32, data scale [-1, 1]).
-
-        With a seed, sample i depends only on (seed, start_index + i). temperature tau > 0 scales the initial
-        noise and every noise injection: tau < 1 gives more typical, less diverse samples. y [num_samples]
-        holds class labels (num_classes = no label); guidance_scale w guides towards them (classifier-free
-        guidance: 0 = unconditional, 1 = conditional, > 1 stronger; each step then evaluates the net on 2 x batch).
-        """
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ConfigError(f"temperature={temperature} is invalid; allowed: a number > 0 (1 = the model's own)")
-        if not (isinstance(num_samples, int) and num_samples >= 1):
-            raise ConfigError(f"num_samples={num_samples} is invalid; allowed: an integer >= 1")
-        y = None if y is None else torch.as_tensor(y)
-        self.check_labels(y, num_samples, guidance_scale)
-        sampler = self.sampler if sampler is None else sampler
-        sampler.check(self.timesteps)
-        was_training = self.training
-        self.eval()
-        chunks = []
-        try:
-            for lo in range(0, num_samples, batch_size):
-                n = min(batch_size, num_samples - lo)
-                noise = make_noise(n, seed, start_index + lo, self.device)
-                labels = None if y is None else y[lo : lo + n].to(self.device)
-                chunks.append(
-                    sampler(self.denoiser(labels, guidance_scale), noise, self.image_shape, temperature, callback,
-                            progress).float()
-                )
-        finally:
-            self.train(was_training)
-        return torch.cat(chunks)
-
-    @torch.no_grad()
-    def bits_per_dim(self, x0: torch.Tensor, timesteps: int | None = None, variance: str = "posterior",
-                     seed: int = 0, progress: bool = False) -> torch.Tensor:
-        """Negative log-likelihood bound of 8-bit images x0 [N x C x H x W] in [-1, 1], in bits/dim: [N].
-
-        timesteps=None evaluates every term of the variational bound; K gives an unbiased estimate from K."""
-        from difflab.diffusion.likelihood import bits_per_dim
-
-        was_training = self.training
-        self.eval()
-        try:
-            g = torch.Generator(device=self.device).manual_seed(seed)
-            return bits_per_dim(self.denoiser(), x0.to(self.device), generator=g, timesteps=timesteps,
-                                variance=variance, progress=progress)
-        finally:
-            self.train(was_training)
-
+    def sample(self, num_samples: int, sampler=None, **kwargs) -> torch.Tensor:
+        """`num_samples` images [N x C x H x W] in [-1, 1] from this module's sampler unless given: keyword
+        arguments as in difflab.sampling.generate (seed, y, guidance_scale, temperature, batch_size, ...)."""
+        return generate(self.net, self.alphas_cumprod, self.objective, self.sampler if sampler is None else sampler,
+                        self.image_shape, num_samples, autocast_dtype=self.autocast_dtype, **kwargs)

@@ -14,7 +14,7 @@ import torch
 
 from difflab.apps.result import Observation, Result
 from difflab.diffusion.forward import diffuse
-from difflab.diffusion.likelihood import to_8bit_grid
+from difflab.diffusion.likelihood import bits_per_dim, to_8bit_grid
 from difflab.errors import ConfigError
 from difflab.sampling.noise import make_noise
 from difflab.sampling.samplers import DDIM
@@ -76,8 +76,9 @@ class Anomaly:
                         metrics={"start_timestep": start},
                         panel_sort="score_reconstruction")  # the panel shows the most anomalous first
         if self.bpd_timesteps:
-            result.scores["score_bits_per_dim"] = module.bits_per_dim(
-                to_8bit_grid(x), timesteps=self.bpd_timesteps, seed=obs.seed + obs.start_index).to(x.device)
+            g = torch.Generator(device=module.device).manual_seed(obs.seed + obs.start_index)
+            result.scores["score_bits_per_dim"] = bits_per_dim(
+                module.denoiser(), to_8bit_grid(x).to(module.device), g, timesteps=self.bpd_timesteps).to(x.device)
         return result
 
     def summarize(self, module, result: Result, labels: torch.Tensor | None, out: Path) -> dict[str, float]:

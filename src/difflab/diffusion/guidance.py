@@ -46,3 +46,13 @@ class GuidedDenoiser:
         (x0_c, x0_u), (eps_c, eps_u) = x0.chunk(2), eps.chunk(2)
         # lerp returns its end points exactly at weights 0 and 1
         return torch.lerp(x0_u, x0_c, self.scale), torch.lerp(eps_u, eps_c, self.scale)
+
+
+def make_denoiser(net, alphas_cumprod: torch.Tensor, objective, y: torch.Tensor | None = None,
+                  guidance_scale: float | None = None, autocast_dtype: torch.dtype | None = None):
+    """D(x_t, t) for labels y [N] (None = no label), guided with scale w towards y if `guidance_scale` is given
+    (w = 0 unconditional, 1 conditional); the null label is the network's `num_classes`."""
+    if guidance_scale is None:
+        return Denoiser(net, alphas_cumprod, objective, y=y, autocast_dtype=autocast_dtype)
+    return GuidedDenoiser(net, alphas_cumprod, objective, y, guidance_scale, net.num_classes,
+                          autocast_dtype=autocast_dtype)
