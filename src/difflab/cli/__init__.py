@@ -48,9 +48,18 @@ def config_error_in(e: BaseException) -> ConfigError | None:
     """The ConfigError behind e, also when hydra.utils.instantiate wrapped it in an InstantiationException."""
     while e is not None:
         if isinstance(e, ConfigError):
-            return e
+            return from_worker(e)
         e = e.__cause__ or e.__context__
     return None
+
+
+def from_worker(e: ConfigError) -> ConfigError:
+    """A data-loader worker's ConfigError comes back as one whose message is the worker's whole traceback; its
+    own message is the last line, after the type's name."""
+    lines = str(e).strip().splitlines()
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "worker" in lines[0]:
+        return type(e)(lines[-1].split(": ", 1)[-1])
+    return e
 
 
 def user_config_dirs(argv: list[str], config_dir: Path = CONFIG_DIR) -> list[Path]:

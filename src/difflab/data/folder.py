@@ -24,9 +24,26 @@ class FolderImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        with Image.open(self.paths[i]) as image:
-            pixels = TF.pil_to_tensor(image.convert("RGB"))
+        try:
+            with Image.open(self.paths[i]) as image:
+                pixels = TF.pil_to_tensor(image.convert("RGB"))
+        except (OSError, SyntaxError, ValueError) as e:  # a damage that check_image could not see (a cut JPEG)
+            raise ConfigError(damaged(self.paths[i], e)) from None
         return pixels.float() * (2 / 255) - 1, self.labels[i]
+
+
+def check_image(path: Path) -> None:
+    """Parse the file's structure without decoding its pixels (for PNG, every chunk and its checksum): a file that
+    is not an image, or is cut short, fails here, before training, instead of in a data-loader worker mid-run."""
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, SyntaxError, ValueError) as e:  # PIL raises SyntaxError for some broken headers
+        raise ConfigError(damaged(path, e)) from None
+
+
+def damaged(path: Path, e: Exception) -> str:
+    return f"{path} is not a readable image ({type(e).__name__}: {e}); replace or remove it under data.root"
 
 
 class Folder:
@@ -48,6 +65,8 @@ class Folder:
         if not self.paths:
             raise ConfigError(f"data.root={root} holds no images ({', '.join(EXTENSIONS)}); "
                               f"give a folder with image files (subfolders are searched)")
+        for path in self.paths:
+            check_image(path)
         parts = [p.relative_to(self.root).parts for p in self.paths]
         labelled = all(len(q) > 1 for q in parts)  # every image inside a top-level subfolder
         self.classes = sorted({q[0] for q in parts}) if labelled else []

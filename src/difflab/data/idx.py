@@ -2,6 +2,7 @@
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,12 @@ DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E:
 def read_idx(path: str | Path) -> torch.Tensor:
     """The array in an IDX file (magic 0 0 type ndim, then ndim big-endian uint32 sizes, then the data)."""
     path = Path(path)
-    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-        data = f.read()
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # a .gz cut short raises EOFError, a damaged one zlib.error
+        raise ConfigError(f"{path} cannot be read ({type(e).__name__}: {e}); the file is damaged or cut short, "
+                          "replace it under data.root") from None
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in DTYPES:
         raise ConfigError(f"{path} is not an IDX file (bad magic number); check the files under data.root")
     kind, ndim = data[2], data[3]
