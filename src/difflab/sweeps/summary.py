@@ -8,6 +8,9 @@ import atexit
 import csv
 import json
 import logging
+import os
+import socket
+import sys
 from pathlib import Path
 
 import yaml
@@ -18,10 +21,11 @@ from omegaconf import DictConfig
 
 from difflab.sweeps.check import one_line
 
-# Written where the job runs: "running" when it starts, then "done" or "failed: <error>" (also for a job that
-# exits with a one-line error: record_job_error); a job that stopped without ending (killed, timed out) keeps
-# "running".
+# Written where the job runs: "running pid <pid> on <host>" when it starts, then "done" or "failed: <error>" (also
+# for a job that exits with a one-line error: record_job_error); a job that stopped without ending (killed, timed
+# out) keeps "running ...", and its pid then tells a killed job from a running one.
 STATUS_FILE = "status.txt"
+DEFAULT_METRICS = {"train_loss": "train/loss", "fid": "eval/fid"}
 log = logging.getLogger(__name__)
 
 
@@ -42,7 +46,7 @@ class SweepSummary(Callback):
         self.write()
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        write_job_status(config.hydra, "running")
+        write_job_status(config.hydra, f"running pid {os.getpid()} on {socket.gethostname()}")
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         if job_return.status != JobStatus.FAILED:
@@ -54,17 +58,22 @@ class SweepSummary(Callback):
     def write(self) -> None:
         if self.sweep_dir is None or not self.sweep_dir.is_dir():  # stopped before the sweeper made it
             return
-        rows = job_rows(self.sweep_dir, self.metrics)
-        header = ["job", "overrides", *self.metrics, "seconds", "status"]
-        common = common_overrides([r["overrides"] for r in rows])
-        for r in rows:
-            r["overrides"] = " ".join(o for o in r["overrides"] if o not in common)
-        with open(self.sweep_dir / "summary.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, header)
-            writer.writeheader()
-            writer.writerows(rows)
-        (self.sweep_dir / "summary.md").write_text(markdown(rows, header, common))
-        log.info(f"Summary of {len(rows)} jobs: {self.sweep_dir / 'summary.md'}")
+        write_summary(self.sweep_dir, self.metrics)
+
+
+def write_summary(sweep_dir: Path, metrics: dict[str, str]) -> None:
+    """summary.csv and summary.md of the jobs under sweep_dir (also after the sweep's own process was killed)."""
+    rows = job_rows(sweep_dir, metrics)
+    header = ["job", "overrides", *metrics, "seconds", "status"]
+    common = common_overrides([r["overrides"] for r in rows])
+    for r in rows:
+        r["overrides"] = " ".join(o for o in r["overrides"] if o not in common)
+    with open(sweep_dir / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    (sweep_dir / "summary.md").write_text(markdown(rows, header, common))
+    log.info(f"Summary of {len(rows)} jobs: {sweep_dir / 'summary.md'}")
 
 
 def job_rows(sweep_dir: Path, metrics: dict[str, str]) -> list[dict]:
@@ -84,11 +93,33 @@ def job_rows(sweep_dir: Path, metrics: dict[str, str]) -> list[dict]:
 
 def job_status(job_dir: Path, summary: dict) -> str:
     status = (job_dir / STATUS_FILE).read_text().strip() if (job_dir / STATUS_FILE).is_file() else ""
-    if status == "running":
-        return "did not end (stopped, killed or still running)"
+    if status.startswith("running"):
+        return unended_status(status)
     if status == "done" and not summary:
         return "done, no summary.json"
     return status or ("done" if summary else "no summary.json")
+
+
+def unended_status(status: str) -> str:
+    """What became of a job that wrote no final status, from the pid and host it started with."""
+    words = status.split()  # running pid <pid> on <host>
+    if len(words) == 5 and words[1] == "pid" and words[2].isdigit() and words[4] == socket.gethostname():
+        pid = int(words[2])
+        if pid != os.getpid():
+            if not alive(pid):
+                return f"killed (its process {pid} ended without a status; a SIGKILL, the OOM killer, ...)"
+            return f"running (process {pid})"
+    return "did not end (stopped, killed or still running)"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def write_job_status(hydra_cfg: DictConfig, status: str) -> None:
@@ -135,3 +166,21 @@ def markdown(rows: list[dict], header: list[str], common: list[str]) -> str:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(r[h]) for h in header) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    """`python -m difflab.sweeps.summary SWEEP_DIR`: write the summary again, e.g. of a sweep whose own process
+    was killed before it could."""
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        sys.exit("usage: python -m difflab.sweeps.summary <sweep dir>")
+    sweep_dir = Path(argv[0])
+    try:
+        saved = yaml.safe_load((sweep_dir / "multirun.yaml").read_text())["hydra"]["callbacks"]["summary"]["metrics"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        saved = None
+    write_summary(sweep_dir, saved or DEFAULT_METRICS)
+    print(sweep_dir / "summary.md")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
