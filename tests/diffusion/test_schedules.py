@@ -45,3 +45,17 @@ def test_configs_instantiate_float64_decreasing_in_unit_interval(name, T):
 def test_bad_timesteps(cls, bad):
     with pytest.raises(ConfigError, match="schedule.timesteps"):
         cls(timesteps=bad)
+
+
+def test_alpha_sigma_at_and_karras_sigma_agree_with_the_tensor_form():
+    """alpha_t^2 + sigma_t^2 = 1, Karras' sigma = sigma_t / alpha_t, and timestep_for_noise inverts it."""
+    from difflab.diffusion.forward import timestep_for_noise
+    from difflab.diffusion.schedules import alpha_sigma, alpha_sigma_at, karras_sigma
+
+    abar = CosineSchedule(timesteps=100).alphas_cumprod
+    for t in (0, 37, 99):
+        a, s = alpha_sigma_at(abar, t)
+        ta, ts = alpha_sigma(abar, torch.tensor([t]), abar.new_zeros(1, 1))
+        assert (a, s) == (ta.item(), ts.item()) and abs(a * a + s * s - 1) < 1e-12
+        assert float(karras_sigma(abar[t])) == pytest.approx(s / a, rel=1e-12)
+        assert timestep_for_noise(abar, float(karras_sigma(abar[t]))) == t

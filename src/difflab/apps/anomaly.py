@@ -15,6 +15,7 @@ import torch
 from difflab.apps.result import Observation, Result
 from difflab.diffusion.forward import diffuse
 from difflab.diffusion.likelihood import bits_per_dim, to_8bit_grid
+from difflab.diffusion.schedules import alpha_sigma_at
 from difflab.errors import ConfigError
 from difflab.sampling.noise import make_noise
 from difflab.sampling.samplers import DDIM
@@ -67,7 +68,7 @@ class Anomaly:
         noise = make_noise(len(x), obs.seed, obs.start_index, x.device)
         errors, recon = 0, None
         for _ in range(self.repeats):
-            x_t = diffuse(x, temperature * noise(x.shape[1:]), abar[start].sqrt().item(), (1 - abar[start]).sqrt().item())
+            x_t = diffuse(x, temperature * noise(x.shape[1:]), *alpha_sigma_at(abar, start))
             recon = sampler(module.denoiser(), noise, x.shape[1:], temperature, x=x_t, start=start).clamp(-1, 1)
             errors = errors + (recon - x).pow(2).mean(1, keepdim=True) / self.repeats
         score_map = errors / errors.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1) * 2 - 1

@@ -9,6 +9,7 @@ import torch
 from difflab.apps.operators import blur, estimate_noise_std, psnr
 from difflab.apps.result import Observation, Result
 from difflab.diffusion.forward import timestep_for_noise
+from difflab.diffusion.schedules import alpha_sigma
 from difflab.errors import ConfigError
 from difflab.sampling.noise import make_noise
 
@@ -18,7 +19,7 @@ BLUR_STDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0)  #
 def as_noisy_state(y: torch.Tensor, sigma: torch.Tensor, alphas_cumprod: torch.Tensor):
     """(x_t [N x C x H x W], t [N]): y = x0 + sigma n scaled by alpha_t, where sigma_t / alpha_t = sigma."""
     t = torch.tensor([timestep_for_noise(alphas_cumprod, float(s)) for s in sigma], device=y.device)
-    alpha = alphas_cumprod.to(y.device)[t].sqrt().to(y.dtype).view(-1, 1, 1, 1)
+    alpha = alpha_sigma(alphas_cumprod, t, y)[0]
     return alpha * y, t
 
 

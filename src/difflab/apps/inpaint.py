@@ -10,6 +10,7 @@ from difflab.apps.masks import CentreBox
 from difflab.apps.operators import blur_fill, mean_fill, psnr
 from difflab.apps.result import Observation, Result
 from difflab.diffusion.forward import diffuse, renoise
+from difflab.diffusion.schedules import alpha_sigma_at
 from difflab.errors import ConfigError
 from difflab.sampling.ancestral import ddim_step, predict, respaced_timesteps
 from difflab.sampling.noise import make_noise
@@ -50,8 +51,7 @@ def repaint(denoiser, known_image: torch.Tensor, known: torch.Tensor, noise, *, 
     def keep_known(x, t):
         if t < 0:
             return torch.where(mask, known_image, x)
-        a = abar[t].sqrt().item()
-        observed = diffuse(known_image, noise(known_image.shape[1:]), a, (1 - abar[t]).sqrt().item())
+        observed = diffuse(known_image, noise(known_image.shape[1:]), *alpha_sigma_at(abar, t))
         return torch.where(mask, observed, x)
 
     x = temperature * noise(known_image.shape[1:])

@@ -9,6 +9,7 @@ import torch
 from difflab.apps.operators import bicubic, downsample, psnr, upsample
 from difflab.apps.result import Observation, Result
 from difflab.diffusion.forward import diffuse
+from difflab.diffusion.schedules import alpha_sigma_at
 from difflab.errors import ConfigError
 from difflab.sampling.noise import make_noise
 
@@ -25,7 +26,7 @@ def ilvr_projection(low: torch.Tensor, factor: int, alphas_cumprod: torch.Tensor
         if t < 0:
             return consistent_in_range(x, low, factor) if clip else replace_low(x, low, factor)
         eps = downsample(noise(x.shape[1:], x.dtype), factor)
-        return replace_low(x, diffuse(low, eps, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item()), factor)
+        return replace_low(x, diffuse(low, eps, *alpha_sigma_at(abar, t)), factor)
 
     return project
 

@@ -2,6 +2,8 @@
 
 import torch
 
+from difflab.diffusion.schedules import karras_sigma
+
 
 def diffuse(x0: torch.Tensor, eps: torch.Tensor, alpha, sigma) -> torch.Tensor:
     """A draw of q(x_t | x0) = N(alpha x0, sigma^2 I) from standard normal eps (Ho et al. 2020, eq. 4)."""
@@ -20,5 +22,4 @@ def timestep_for_noise(alphas_cumprod: torch.Tensor, sigma: float) -> int:
     """The timestep whose noise-to-signal ratio sigma_t / alpha_t is closest to `sigma`.
 
     An image y = x0 + sigma n, scaled by alpha_t, is distributed like x_t at that timestep (Meng et al. 2022)."""
-    ratio = ((1 - alphas_cumprod) / alphas_cumprod).sqrt()
-    return int((ratio - sigma).abs().argmin())
+    return int((karras_sigma(alphas_cumprod) - sigma).abs().argmin())

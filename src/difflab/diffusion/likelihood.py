@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
+from difflab.diffusion.forward import diffuse
 from difflab.diffusion.schedules import alpha_sigma, betas_from_alphas_cumprod
 from difflab.errors import ConfigError
 
@@ -162,7 +163,7 @@ def _denoised(denoiser, x0: torch.Tensor, ts: list[int], generator):
     device = generator.device if generator is not None else x0.device
     eps = torch.cat([torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype) for _ in ts])
     alpha, sigma = alpha_sigma(denoiser.alphas_cumprod, t, x)
-    x_t = alpha * x + sigma * eps.to(x0.device)
+    x_t = diffuse(x, eps.to(x0.device), alpha, sigma)
     return x, denoiser(x_t, t)[0], t
 
 

@@ -92,3 +92,14 @@ def alpha_sigma(alphas_cumprod: torch.Tensor, t: torch.Tensor, like: torch.Tenso
     alpha = abar.sqrt().reshape(shape).to(like.dtype)
     sigma = (1.0 - abar).sqrt().reshape(shape).to(like.dtype)
     return alpha, sigma
+
+
+def alpha_sigma_at(alphas_cumprod: torch.Tensor, t: int) -> tuple[float, float]:
+    """alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t) at one integer timestep t, as Python floats."""
+    abar = alphas_cumprod[t]
+    return abar.sqrt().item(), (1 - abar).sqrt().item()
+
+
+def karras_sigma(alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """Karras et al.'s (2022) noise level sigma_t / alpha_t = sqrt((1 - abar_t) / abar_t), elementwise."""
+    return ((1 - alphas_cumprod) / alphas_cumprod).sqrt()

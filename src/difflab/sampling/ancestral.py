@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from difflab.diffusion.parameterization import eps_from_x0
+from difflab.diffusion.schedules import alpha_sigma_at
 
 
 def respaced_timesteps(timesteps: int, steps: int) -> torch.Tensor:
@@ -77,7 +78,7 @@ def predict(denoiser: Callable, x: torch.Tensor, t: int, abar: torch.Tensor, cli
     x0, eps = denoiser(x, t)
     if clip_x0:
         x0 = x0.clamp(-1, 1)
-        eps = eps_from_x0(x, x0, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
+        eps = eps_from_x0(x, x0, *alpha_sigma_at(abar, t))
     return x0, eps
 
 

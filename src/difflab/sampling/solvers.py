@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from difflab.diffusion.forward import renoise, timestep_for_noise
 from difflab.diffusion.parameterization import eps_from_x0, x0_from_eps
+from difflab.diffusion.schedules import alpha_sigma_at, karras_sigma
 from difflab.errors import ConfigError
 from difflab.sampling.ancestral import ddim_step, predict
 from difflab.sampling.grids import SPACING_NAMES, log_snr, timestep_grid
@@ -146,7 +147,7 @@ def sample_heun(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, ca
     gamma = min(churn / max(len(ts) - 1, 1), 2**0.5 - 1)
     i = 0
     for k, t in enumerate(tqdm(ts, desc="heun", disable=not progress, leave=False)):
-        sigma = float(((1 - abar[t]) / abar[t]).sqrt())
+        sigma = float(karras_sigma(abar[t]))
         if gamma > 0 and k < len(ts) - 1 and churn_range[0] <= sigma <= churn_range[1]:
             t_hat = max(t, timestep_for_noise(abar, sigma * (1 + gamma)))
             if t_hat > t:
@@ -165,7 +166,7 @@ def sample_heun(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, ca
             callback(i, s, x_euler, x0_euler)
         i += 1
         eps_mean = (eps + eps_euler) / 2
-        x0_mean = x0_from_eps(x, eps_mean, abar[t].sqrt().item(), (1 - abar[t]).sqrt().item())
+        x0_mean = x0_from_eps(x, eps_mean, *alpha_sigma_at(abar, t))
         if clip_x0:  # the averaged eps implies x0_hat(t) - e^h (x0_hat(t) - x0_hat(t')) / 2: clamp it as well, or a
             x0_mean = x0_mean.clamp(-1, 1)  # big log-SNR step (the first, from ~pure noise) leaves the data range
         x = ode_step(x, x0_mean, float(abar[t]), float(abar[s]))
