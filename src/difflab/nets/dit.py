@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from difflab.errors import ConfigError
+from difflab.nets.checks import check_positive, divisors
 from difflab.nets.embeddings import ConditionEmbedding
 
 
@@ -87,26 +88,20 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm(x), shift, scale))
 
 
-def _divisors(n: int) -> str:
-    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
-
-
 def _check(input_size, in_channels, patch_size, hidden_size, depth, num_heads, mlp_ratio):
     """Raise ConfigError, naming the config key, for any value the network cannot be built with."""
     positive = {"data.image_size": input_size, "data.channels": in_channels,
                 "model.patch_size": patch_size, "model.hidden_size": hidden_size,
                 "model.depth": depth, "model.num_heads": num_heads}
-    for key, value in positive.items():
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key}={value!r} is invalid; allowed: a positive integer")
+    check_positive(positive)
     if not mlp_ratio > 0:
         raise ConfigError(f"model.mlp_ratio={mlp_ratio} is invalid; allowed: a positive number")
     if input_size % patch_size:
         raise ConfigError(f"model.patch_size={patch_size} does not divide data.image_size="
-                          f"{input_size}; allowed: {_divisors(input_size)}")
+                          f"{input_size}; allowed: {divisors(input_size)}")
     if hidden_size % num_heads:
         raise ConfigError(f"model.num_heads={num_heads} does not divide model.hidden_size="
-                          f"{hidden_size}; allowed: {_divisors(hidden_size)}")
+                          f"{hidden_size}; allowed: {divisors(hidden_size)}")
     if hidden_size % 4:  # the 2-D sin-cos embedding splits channels into (row, col) x (sin, cos)
         raise ConfigError(f"model.hidden_size={hidden_size} is invalid; allowed: a multiple of 4")
 

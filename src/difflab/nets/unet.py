@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from difflab.errors import ConfigError
+from difflab.nets.checks import check_positive, divisors
 from difflab.nets.embeddings import ConditionEmbedding
 
 
@@ -97,10 +98,6 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, size=tuple(size), mode="nearest"))
 
 
-def _divisors(n: int) -> str:
-    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
-
-
 def _check(image_size, in_channels, base_channels, channel_mult, num_res_blocks,
            attention_resolutions, num_heads, dropout, out_channels, groups):
     """Raise ConfigError, naming the config key, for any value the network cannot be built with."""
@@ -110,9 +107,7 @@ def _check(image_size, in_channels, base_channels, channel_mult, num_res_blocks,
                 "model.out_channels": in_channels if out_channels is None else out_channels}
     positive |= {f"model.channel_mult[{i}]": m for i, m in enumerate(channel_mult)}
     positive |= {f"model.attention_resolutions[{i}]": r for i, r in enumerate(attention_resolutions)}
-    for key, value in positive.items():
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key}={value!r} is invalid; allowed: a positive integer")
+    check_positive(positive)
     if not channel_mult:
         raise ConfigError("model.channel_mult=[] is empty; allowed: a list with one entry per level")
     if not 0.0 <= dropout < 1.0:
@@ -125,12 +120,12 @@ def _check(image_size, in_channels, base_channels, channel_mult, num_res_blocks,
         if ch % groups:
             raise ConfigError(
                 f"model.groups={groups} does not divide {ch} channels (model.base_channels * "
-                f"model.channel_mult); allowed: {_divisors(base_channels)}")
+                f"model.channel_mult); allowed: {divisors(base_channels)}")
         # Attention may land on any level (and always runs in the middle), so check them all.
         if ch % num_heads:
             raise ConfigError(
                 f"model.num_heads={num_heads} does not divide {ch} channels (model.base_channels * "
-                f"model.channel_mult); allowed: {_divisors(base_channels)}")
+                f"model.channel_mult); allowed: {divisors(base_channels)}")
 
 
 class UNet(nn.Module):
