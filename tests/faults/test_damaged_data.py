@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from difflab.data.fashion_mnist import FashionMNIST
+from difflab.data.torchvision_sets import MNIST
 from difflab.errors import ConfigError
 from tests.conftest import TINY, run_in_process
 from tests.data.test_idx_datasets import datamodule as idx_datamodule
@@ -31,6 +32,14 @@ def test_damaged_idx_gz_names_the_file(tmp_path, damage):
     with pytest.raises(ConfigError, match=f"{path} cannot be read") as error:
         idx_datamodule(FashionMNIST, str(tmp_path))
     assert len(str(error.value).splitlines()) == 1 and "replace it under data.root" in str(error.value)
+
+
+def test_truncated_mnist_file_is_named(tmp_path):
+    write_set(tmp_path / "MNIST" / "raw", "")
+    path = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(ConfigError, match=f"{path}: the header says"):
+        idx_datamodule(MNIST, str(tmp_path))
 
 
 def images(tmp_path, n=4):

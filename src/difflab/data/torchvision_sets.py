@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torchvision
 
+from difflab.data.idx import read_idx
 from difflab.data.images import TensorImages
 from difflab.errors import ConfigError
 
@@ -76,6 +77,8 @@ class MNIST(_LocalFiles):
         try:
             dataset = torchvision.datasets.MNIST(self.root, train=train)
         except (RuntimeError, AssertionError, ValueError, TypeError) as e:
+            for name in self.files:  # name the damaged file, where difflab's own IDX reader can tell which
+                read_idx(self.root / self.folder / name)
             raise ConfigError(f"mnist: torchvision could not read {self.folder} under data.root={self.root} "
                               f"({first_line(e)}); replace them, or delete them and set data.download=true") from e
         return TensorImages(dataset.data[:, None], dataset.targets)
