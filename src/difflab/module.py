@@ -6,12 +6,12 @@ import lightning as L
 import torch
 
 from difflab.diffusion.guidance import make_denoiser
-from difflab.diffusion.loss import diffusion_loss
+from difflab.diffusion.loss import bucket_losses, diffusion_loss
 from difflab.errors import ConfigError
 from difflab.precision import autocast_dtype
 from difflab.sampling import DDIM
 from difflab.sampling.generate import generate
-from difflab.sampling.noise import mix_seed
+from difflab.sampling.noise import keyed_generator
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -91,13 +91,6 @@ class DiffusionModule(L.LightningModule):
         return getattr(self.net, "num_classes", None)
 
     # ---- training -------------------------------------------------------------------------------------------
-    def _generator(self, *key: int) -> torch.Generator:
-        g = torch.Generator(device=self.device)
-        seed = self.seed
-        for k in key:
-            seed = mix_seed(seed, k)
-        return g.manual_seed(seed)
-
     def losses(self, x0: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator):
         """Per-sample losses [N] and their timesteps [N] at random t and eps drawn from `generator`."""
         x0 = x0.contiguous(memory_format=self.memory_format)
@@ -114,7 +107,8 @@ class DiffusionModule(L.LightningModule):
         micro, accumulate, group = self._micro_batch(batch_idx)
         # One generator per batch, keyed by its place in the run: the batches whose gradients one optimizer step
         # accumulates each draw their own t and eps; with accumulate = 1 the key is the global step, as it was.
-        losses, t = self.losses(x0, y, self._generator(self.global_step * accumulate + micro, self.global_rank))
+        g = keyed_generator(self.seed, self.global_step * accumulate + micro, self.global_rank, device=self.device)
+        losses, t = self.losses(x0, y, g)
         self._log_losses(losses.detach(), t, first=micro == 0, last=micro == group - 1)
         # Lightning divides every batch's loss by `accumulate`; an epoch's last step may hold fewer batches, whose
         # losses must still be averaged, not under-weighted.
@@ -129,7 +123,8 @@ class DiffusionModule(L.LightningModule):
         losses, t = (torch.cat(parts) for parts in zip(*self._step_losses))
         self.log("train/loss", losses.mean(), prog_bar=True, batch_size=len(losses))
         if self.loss_buckets and last and self._should_log_now():
-            self.log_dict(self.bucket_losses(losses, t))
+            buckets = bucket_losses(losses, t, self.timesteps, self.loss_buckets)
+            self.log_dict({f"train_t/{name}": value for name, value in buckets.items()})
 
     def _micro_batch(self, batch_idx: int) -> tuple[int, int, int]:
         """(index of this batch within its optimizer step, trainer.accumulate_grad_batches, batches in the step).
@@ -146,16 +141,6 @@ class DiffusionModule(L.LightningModule):
     def _should_log_now(self) -> bool:
         trainer = self._trainer
         return trainer is not None and (self.global_step + 1) % max(1, trainer.log_every_n_steps) == 0
-
-    def bucket_losses(self, losses: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Mean loss per timestep bucket (`loss_buckets` equal ranges of t): which noise levels are hard."""
-        edges = torch.linspace(0, self.timesteps, self.loss_buckets + 1).long().tolist()
-        out = {}
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            mask = (t >= lo) & (t < hi)
-            if mask.any():
-                out[f"train_t/loss_t{lo:04d}-{hi - 1:04d}"] = losses[mask].mean()
-        return out
 
     def on_before_optimizer_step(self, optimizer):
         if self._should_log_now():
@@ -177,7 +162,8 @@ class DiffusionModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x0, y = batch
-        losses, _ = self.losses(x0, y, self._generator(1 << 40, batch_idx, self.global_rank))
+        g = keyed_generator(self.seed, 1 << 40, batch_idx, self.global_rank, device=self.device)
+        losses, _ = self.losses(x0, y, g)
         self.log("val/loss", losses.mean(), prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
 
     def configure_optimizers(self):

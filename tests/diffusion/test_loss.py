@@ -3,7 +3,7 @@
 import torch
 
 from difflab.diffusion import Epsilon, LinearSchedule
-from difflab.diffusion.loss import diffusion_loss
+from difflab.diffusion.loss import bucket_losses, diffusion_loss
 from difflab.diffusion.schedules import alpha_sigma
 
 ABAR = LinearSchedule(timesteps=100).alphas_cumprod
@@ -41,3 +41,10 @@ def test_same_generator_seed_same_losses():
     a = diffusion_loss(net, ABAR, Epsilon(), x0, None, torch.Generator().manual_seed(3))
     b = diffusion_loss(net, ABAR, Epsilon(), x0, None, torch.Generator().manual_seed(3))
     assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_bucket_losses_average_each_range_of_timesteps_and_skip_empty_ones():
+    losses, t = torch.tensor([1.0, 3.0, 10.0, 7.0]), torch.tensor([0, 49, 50, 99])
+    assert bucket_losses(losses, t, 100, 4) == {"loss_t0000-0024": 1.0, "loss_t0025-0049": 3.0,
+                                                "loss_t0050-0074": 10.0, "loss_t0075-0099": 7.0}
+    assert list(bucket_losses(losses[:1], t[:1], 100, 4)) == ["loss_t0000-0024"]

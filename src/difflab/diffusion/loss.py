@@ -24,3 +24,15 @@ def diffusion_loss(net, alphas_cumprod: torch.Tensor, objective, x0: torch.Tenso
         drop = torch.rand(n, device=x0.device, generator=generator) < label_dropout
         out = net(x_t, t, y=torch.where(drop, torch.full_like(y, num_classes), y))
     return objective.loss(out, x0, eps, alpha, sigma), t
+
+
+def bucket_losses(losses: torch.Tensor, t: torch.Tensor, timesteps: int, buckets: int) -> dict[str, torch.Tensor]:
+    """Mean of losses [N] per bucket of t [N] (`buckets` equal ranges of 0..timesteps-1), keyed 'loss_tLO-HI':
+    which noise levels are hard. Empty buckets are left out."""
+    edges = torch.linspace(0, timesteps, buckets + 1).long().tolist()
+    out = {}
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        mask = (t >= lo) & (t < hi)
+        if mask.any():
+            out[f"loss_t{lo:04d}-{hi - 1:04d}"] = losses[mask].mean()
+    return out

@@ -22,6 +22,13 @@ def mix_seed(seed: int, index: int) -> int:
     return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFF
 
 
+def keyed_generator(seed: int, *key: int, device="cpu") -> torch.Generator:
+    """A torch.Generator on `device` seeded by (seed, *key) through mix_seed: one stream per place in a run."""
+    for k in key:
+        seed = mix_seed(seed, k)
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def _i64(c: int) -> torch.Tensor:
     """A 64-bit constant as a 0-dim int64 tensor (two's complement): torch's bitwise ops take a slow path for
     Python ints beyond int32, and int64 arithmetic wraps modulo 2^64 as uint64 arithmetic does."""
