@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from difflab.checkpoint import load_checkpoint
@@ -38,6 +39,20 @@ def test_killed_job_is_listed_as_killed_and_resumes(tmp_path):
     resumed = run_in_process("train", *job, f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'resumed'}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")["global_step"] == 4
+
+
+@pytest.mark.slow
+def test_a_launcher_that_outlives_its_jobs_writes_killed_in_the_summary(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    args = ["-m", "hydra/launcher=local", "debug=sweep_tiny", "logger=none",
+            "+callbacks.killer._target_=tests.faults.helpers.KillAt", "+callbacks.killer.step=1",
+            f"hydra.sweep.dir={tmp_path}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0  # submitit reports the job that left no result
+    with open(tmp_path / "summary.csv", newline="") as f:
+        assert next(csv.DictReader(f))["status"].startswith("killed (its process")
 
 
 def test_a_job_without_final_status_is_told_apart_by_its_process():
