@@ -2,10 +2,12 @@
 already there still loads and resumes."""
 
 import errno
+from pathlib import Path
 
 import pytest
 import torch
 
+from difflab.checkpoint import load_checkpoint
 from difflab.errors import RunError
 from difflab.train import train
 from tests.conftest import TINY, compose_train, run_in_process
@@ -53,3 +55,21 @@ def test_unwritable_checkpoint_folder_from_the_command_line(tmp_path, no_fit):
                           f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
         "error: callbacks.checkpoint.dirpath="), proc.stderr[-2000:]
+
+
+def test_disk_full_on_any_other_write_is_one_line(tmp_path, monkeypatch):
+    write_text = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name == "summary.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    proc = run_in_process("train", *TINY, "logger=none", f"hydra.run.dir={tmp_path}")
+    monkeypatch.undo()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f"error: could not write {tmp_path / 'summary.json'} (No space left on device); free space, or give " \
+        "paths.output_dir=<a folder with room>"
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 3

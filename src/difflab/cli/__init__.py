@@ -1,12 +1,13 @@
 """What the commands share: where the configs are, one-line errors instead of tracebacks, and early checks of the
 command line (group options, user config folders, the extras a choice needs) before any work starts."""
 
+import errno
 import functools
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from difflab.errors import ConfigError
+from difflab.errors import ConfigError, RunError
 
 
 def config_dir() -> Path:
@@ -33,7 +34,7 @@ def reporting_errors(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as e:
-            cause = config_error_in(e)
+            cause = config_error_in(e) or full_disk(e)
             if cause is None:
                 raise
             from difflab.sweeps.summary import record_job_error
@@ -50,6 +51,15 @@ def config_error_in(e: BaseException) -> ConfigError | None:
         if isinstance(e, ConfigError):
             return from_worker(e)
         e = e.__cause__ or e.__context__
+    return None
+
+
+def full_disk(e: BaseException) -> RunError | None:
+    """A write that failed for want of room (any file: logs, samples, summary.json) as a one-line RunError."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        where = f" {e.filename}" if e.filename else ""
+        return RunError(f"could not write{where} ({e.strerror}); free space, or give paths.output_dir=<a folder "
+                        "with room>")
     return None
 
 
