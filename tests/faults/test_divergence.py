@@ -54,6 +54,14 @@ def test_skip_mode_drops_the_step_and_finishes_with_finite_weights(tmp_path):
     assert {"skipped": 1} in last["callbacks"].values()  # the count resumes with the run
 
 
+def test_skip_mode_stops_when_every_step_is_skipped(tmp_path):
+    proc = run_in_process("train", *TINY, *EVERY_STEP, "optimizer.lr=1e30", "lr_scheduler=constant",
+                          "callbacks.divergence.on_nonfinite=skip", "callbacks.divergence.max_consecutive_skips=2",
+                          f"hydra.run.dir={tmp_path}")
+    line = error_line(proc)
+    assert line.startswith("error: training diverged at step 2: ") and "the last 2 steps were all skipped" in line
+
+
 def test_a_nonfinite_checkpoint_is_never_written(tmp_path):
     path = tmp_path / "last.ckpt"
     path.write_bytes(b"previous")
@@ -62,6 +70,8 @@ def test_a_nonfinite_checkpoint_is_never_written(tmp_path):
     assert path.read_bytes() == b"previous"
 
 
-def test_unknown_action_is_refused():
+def test_bad_values_are_refused():
     with pytest.raises(ConfigError, match="on_nonfinite=halt is not valid; allowed: stop | skip"):
         Divergence("halt")
+    with pytest.raises(ConfigError, match="max_consecutive_skips=0 is not valid"):
+        Divergence("skip", max_consecutive_skips=0)

@@ -14,14 +14,20 @@ ACTIONS = ("stop", "skip")
 class Divergence(Callback):
     """Checks each optimizer step's losses (every accumulated batch's) and gradients before the step is taken.
     `stop` raises a one-line RunError naming the step (its number as the loggers show it); `skip` drops the step's
-    gradients, so the optimizer leaves every weight and its moments as they were, and logs train/skipped_steps."""
+    gradients, so the optimizer leaves every weight and its moments as they were, and logs train/skipped_steps;
+    after `max_consecutive_skips` skipped steps in a row it stops as `stop` would, since then it is the weights (huge
+    but finite) that go wrong, not a batch."""
 
-    def __init__(self, on_nonfinite: str = "stop"):
+    def __init__(self, on_nonfinite: str = "stop", max_consecutive_skips: int = 100):
         if on_nonfinite not in ACTIONS:
             raise ConfigError(f"callbacks.divergence.on_nonfinite={on_nonfinite} is not valid; allowed: "
                               f"{' | '.join(ACTIONS)}")
-        self.on_nonfinite = on_nonfinite
-        self.skipped = 0
+        if isinstance(max_consecutive_skips, bool) or not isinstance(max_consecutive_skips, int) \
+                or max_consecutive_skips < 1:
+            raise ConfigError(f"callbacks.divergence.max_consecutive_skips={max_consecutive_skips} is not valid; "
+                              "allowed: an integer >= 1")
+        self.on_nonfinite, self.max_consecutive_skips = on_nonfinite, max_consecutive_skips
+        self.skipped = self.consecutive = 0
         self._losses: list[torch.Tensor] = []
 
     def on_before_backward(self, trainer, pl_module, loss):
@@ -37,11 +43,17 @@ class Divergence(Callback):
             # the max-norm: finite for any finite gradients, where a sum of squares could overflow
             checks.append(torch.nn.utils.get_total_norm(grads, norm_type=math.inf, foreach=True).isfinite())
         if not checks or all(torch.stack(checks).tolist()):  # one device sync per step
+            self.consecutive = 0
             return
         if self.on_nonfinite == "stop":
             raise RunError(f"training diverged at step {trainer.global_step}: {what_is_not_finite(losses)}; nothing "
                            "of this step was applied or saved. Lower optimizer.lr, clip gradients "
                            "(trainer.gradient_clip_val), or skip such steps: callbacks.divergence.on_nonfinite=skip")
+        self.consecutive += 1
+        if self.consecutive >= self.max_consecutive_skips:
+            raise RunError(f"training diverged at step {trainer.global_step}: {what_is_not_finite(losses)}, and the "
+                           f"last {self.consecutive} steps were all skipped; lower optimizer.lr and resume from a "
+                           "checkpoint before the first skipped step (train/skipped_steps)")
         for p in pl_module.parameters():  # optimizers leave a parameter without a gradient untouched
             p.grad = None
         self.skipped += 1
