@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from difflab.checkpoint import load_checkpoint
 from difflab.errors import ConfigError
+from difflab.legacy import upgrade
 from difflab.module import DiffusionModule
 from difflab.precision import device_type, resolve_precision
 from difflab.pretrained import init_state, read_folder
@@ -83,7 +84,7 @@ def module_from_checkpoint(path, key: str = "ckpt", map_location="cpu", precisio
         if not hparams.get("run_config") or "image_shape" not in hparams:
             raise ConfigError(f"{key}={path} was not written by difflab training: it holds no difflab config")
         run_config, image_shape, state = hparams["run_config"], hparams["image_shape"], ckpt["state_dict"]
-    cfg = OmegaConf.create(run_config)
+    cfg = OmegaConf.create(upgrade(run_config))
     device = device_type(device)
     precision, _ = resolve_precision(precision, device)
     module = build_module(cfg, image_shape, precision=precision, device=device)
