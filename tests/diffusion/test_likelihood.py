@@ -24,7 +24,7 @@ from difflab.diffusion.likelihood import (
     vlb_terms,
 )
 from difflab.errors import ConfigError
-from difflab.sampling.ancestral import ddim_coefficients
+from difflab.sampling.steps import ddim_coefficients
 
 M, S = 0.1, 0.25
 F64 = torch.float64

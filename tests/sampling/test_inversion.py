@@ -156,7 +156,7 @@ def test_bad_solver_settings_raise(kwargs):
 
 
 def test_ddim_step_to_a_noisier_level_is_the_deterministic_renoising():
-    from difflab.sampling.ancestral import ddim_step
+    from difflab.sampling.steps import ddim_step
 
     x0, eps = torch.randn(2, 1, 4, 4), torch.randn(2, 1, 4, 4)
     out = ddim_step(x0, eps, 0.9, 0.3, eta=0.0, noise=None)  # t -> noisier s, as inversion steps

@@ -13,9 +13,9 @@ from difflab.diffusion.gaussian import GaussianDataNet
 from difflab.errors import ConfigError
 from difflab.module import DiffusionModule
 from difflab.sampling import DDIM, DPMSolverPP, DPMSolverPP2M, Heun, make_noise, respaced_timesteps
-from difflab.sampling.ancestral import ddim_coefficients
 from difflab.sampling.grids import SPACING_NAMES
 from difflab.sampling.solvers import dpmpp_step, exponential_weights
+from difflab.sampling.steps import ddim_coefficients
 from difflab.train import train
 from tests.conftest import CONF, compose_train
 

@@ -12,8 +12,9 @@ from difflab.apps.result import Observation, Result
 from difflab.diffusion.forward import diffuse, renoise
 from difflab.diffusion.schedules import alpha_sigma_at
 from difflab.errors import ConfigError
-from difflab.sampling.ancestral import ddim_step, predict, respaced_timesteps
+from difflab.sampling.grids import respaced_timesteps
 from difflab.sampling.noise import make_noise
+from difflab.sampling.steps import ddim_step, predict
 
 
 def repaint_path(steps: int, jump_length: int, resample: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""Timestep grids for the ODE solvers: `steps` distinct integer timesteps from `start` down to 0.
+"""Timestep grids for the samplers: `steps` distinct integer timesteps from `start` down to 0.
 
 The network embeds integer t, so spacings defined on continuous noise levels are walked over the integers:
   uniform   evenly in t (DDPM/DDIM's grid, `respaced_timesteps`);
@@ -15,9 +15,12 @@ import math
 
 import torch
 
-from difflab.sampling.ancestral import respaced_timesteps
-
 KARRAS_RHO = 7.0  # Karras et al. 2022, eq. 5: rho = 7 shortens steps near sigma_min, where errors are largest
+
+
+def respaced_timesteps(timesteps: int, steps: int) -> torch.Tensor:
+    """`steps` integer timesteps evenly spread from T-1 down to 0, [steps] int64, strictly decreasing."""
+    return torch.linspace(timesteps - 1, 0, steps, dtype=torch.float64).round().long()
 
 
 def log_snr(alphas_cumprod: torch.Tensor) -> torch.Tensor:

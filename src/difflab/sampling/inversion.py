@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 from difflab.diffusion.forward import diffuse
 from difflab.diffusion.parameterization import x0_from_eps
 from difflab.errors import ConfigError
-from difflab.sampling.ancestral import ddim_step
 from difflab.sampling.samplers import DDIM
+from difflab.sampling.steps import ddim_step
 
 
 def _decoder(denoiser, x: torch.Tensor, steps, start, what: str) -> DDIM:

@@ -10,7 +10,8 @@ draw of `noise` scaled by the temperature. Every sampler also takes, keyword-onl
 from dataclasses import dataclass
 
 from difflab.errors import ConfigError
-from difflab.sampling.ancestral import respaced_timesteps, sample_reverse
+from difflab.sampling.ancestral import sample_reverse
+from difflab.sampling.grids import respaced_timesteps
 
 
 def _check_steps(steps, what: str) -> None:

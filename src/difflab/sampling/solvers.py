@@ -30,9 +30,9 @@ from difflab.diffusion.forward import renoise, timestep_for_noise
 from difflab.diffusion.parameterization import eps_from_x0, x0_from_eps
 from difflab.diffusion.schedules import alpha_sigma_at, karras_sigma
 from difflab.errors import ConfigError
-from difflab.sampling.ancestral import ddim_step, predict
 from difflab.sampling.grids import SPACING_NAMES, log_snr, timestep_grid
 from difflab.sampling.samplers import _check_steps, _Sampler, check_start
+from difflab.sampling.steps import ddim_step, predict
 
 
 def ode_step(x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_s: float) -> torch.Tensor:
