@@ -11,7 +11,7 @@ from collections.abc import Mapping
 MOVED: dict[str, str] = {}
 
 # `_target_` (new path) -> {old argument name: new argument name}
-RENAMED: dict[str, dict[str, str]] = {}
+RENAMED: dict[str, dict[str, str]] = {"difflab.nets.dit.DiT": {"input_size": "image_size"}}
 
 
 def upgrade(config):

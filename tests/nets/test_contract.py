@@ -1,6 +1,6 @@
 """What every network promises (net(x, t, y=None) -> tensor shaped like x), checked on UNet, DiT and diffusers'
-UNet2DModel alike: shapes, a zero start that still trains, conditioning on t and y, the null class, gradients, and
-the presets."""
+UNet2DModel alike: shapes, a zero start that still trains, conditioning on t and y, the null class, gradients, bad
+settings refused in one line, and the presets."""
 
 import importlib.util
 from dataclasses import dataclass
@@ -12,6 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from difflab.errors import ConfigError
 from difflab.nets import DiffusersUNet, DiT, UNet
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -25,7 +26,7 @@ def unet(channels=1, size=8, **kw):
 
 
 def dit(channels=1, size=8, **kw):
-    return DiT(size, channels, **(dict(patch_size=2, hidden_size=32, depth=2, num_heads=2) | kw))
+    return DiT(image_size=size, in_channels=channels, **(dict(patch_size=2, hidden_size=32, depth=2, num_heads=2) | kw))
 
 
 def diffusers_unet(channels=1, size=8, **kw):
@@ -67,6 +68,21 @@ each_net = pytest.mark.parametrize("spec", [case(name, spec, id=name) for name, 
 SHAPES = [("unet", s, {}) for s in (8, 16, 28, 32)] + \
     [("dit", s, {"patch_size": p}) for s, p in [(8, 2), (16, 4), (28, 2), (28, 4), (32, 2), (32, 4)]] + \
     [("diffusers_unet", s, {}) for s in (8, 16, 32)]
+# (net, settings for make(1, 8, ...), what the error must say): each a ConfigError naming the key
+BAD_SETTINGS = [
+    ("dit", dict(patch_size=3), "model.patch_size=3 does not divide data.image_size=8; allowed: 1, 2, 4, 8"),
+    ("dit", dict(num_heads=5), "model.num_heads=5 does not divide model.hidden_size=32; allowed: 1, 2, 4, 8, 16, 32"),
+    ("dit", dict(hidden_size=6, num_heads=2), "model.hidden_size=6"),
+    ("dit", dict(depth=0), "model.depth=0"),
+    ("dit", dict(mlp_ratio=0), "model.mlp_ratio=0"),
+    ("unet", dict(groups=32), "model.groups=32"),
+    ("unet", dict(num_heads=3), "model.num_heads=3"),
+    ("unet", dict(base_channels=0), "model.base_channels=0"),
+    ("unet", dict(channel_mult=(1, 2, 2, 2, 2)), "model.channel_mult"),  # 5 levels cannot halve 8 pixels 4 times
+    ("unet", dict(channel_mult=()), "model.channel_mult"),
+    ("unet", dict(attention_resolutions=(0,)), "model.attention_resolutions[0]=0"),
+    ("unet", dict(dropout=1.0), "model.dropout"),
+] + [(name, dict(num_classes=n), f"model.num_classes={n!r} is invalid") for name in NETS for n in (0, -1, True)]
 PRESETS = [("unet", "unet"), ("unet", "unet_small"), ("dit", "dit"), ("dit", "dit_small"), ("dit", "dit_b2"),
            ("diffusers_unet", "diffusers_unet")]
 
@@ -145,6 +161,20 @@ def test_zero_init_still_trains(spec):
     x, t = batch(1, 8)
     (net(x, t) - x).square().mean().backward()
     assert spec.output_layer(net).grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name, kw, msg", [case(n, n, kw, msg, id=f"{n}-{kw}") for n, kw, msg in BAD_SETTINGS])
+def test_bad_settings_are_one_line_errors_naming_the_key(name, kw, msg):
+    with pytest.raises(ConfigError) as err:
+        NETS[name].make(1, 8, **kw)
+    assert msg in str(err.value) and "allowed" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", [case(n, n, id=n) for n in ("unet", "diffusers_unet")])
+def test_out_channels_set_the_output_channels(name):
+    """For the nets that take out_channels (a learned variance would need 2 x in_channels)."""
+    x, t = batch(3, 8)
+    assert NETS[name].make(3, 8, out_channels=6)(x, t).shape == (3, 6, 8, 8)
 
 
 @pytest.mark.parametrize("name, preset", [case(n, n, p, id=p) for n, p in PRESETS])

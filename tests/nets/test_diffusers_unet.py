@@ -28,7 +28,6 @@ def test_output_is_unet2dmodels_own():
     (dict(num_class_embeds=11), "model.num_class_embeds is not"),
     (dict(up_block_types=("UpBlock2D",)), "model=diffusers_unet: Must provide the same number"),
     (dict(norm_num_groups=5), "model=diffusers_unet: "),
-    (dict(num_classes=0), "model.num_classes=0 is invalid"),
 ])
 def test_bad_settings_are_one_line_errors(kw, match):
     with pytest.raises(ConfigError, match=match) as e:

@@ -13,3 +13,11 @@ def check_positive(values: dict) -> None:
     for key, value in values.items():
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key}={value!r} is invalid; allowed: a positive integer")
+
+
+def check_num_classes(num_classes) -> None:
+    """model.num_classes is null (unconditional) or a positive integer (not a bool, which Python counts as one)."""
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                    or num_classes < 1):
+        raise ConfigError(f"model.num_classes={num_classes!r} is invalid; allowed: null (unconditional) "
+                          "or a positive integer such as ${data.num_classes}")

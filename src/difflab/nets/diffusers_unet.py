@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from difflab.errors import ConfigError
+from difflab.nets.checks import check_num_classes
+from difflab.nets.embeddings import class_labels
 
 # UNet2DModel keys that difflab sets itself: from the data, and the label table from model.num_classes
 SET_BY_DIFFLAB = {"sample_size": "data.image_size", "in_channels": "data.channels",
@@ -42,10 +44,7 @@ class DiffusersUNet(nn.Module):
     def __init__(self, in_channels: int, image_size: int, *, out_channels: int | None = None,
                  num_classes: int | None = None, **unet):
         super().__init__()
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-                                        or num_classes < 1):
-            raise ConfigError(f"model.num_classes={num_classes!r} is invalid; allowed: null (unconditional) "
-                              "or a positive integer such as ${data.num_classes}")
+        check_num_classes(num_classes)
         allowed = [k for k in unet_keys() if k not in SET_BY_DIFFLAB]
         for key in unet:
             if key not in allowed:
@@ -67,13 +66,7 @@ class DiffusersUNet(nn.Module):
         nn.init.zeros_(self.unet.conv_out.bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.num_classes is None:
-            if y is not None:
-                raise ValueError("labels y were given to an unconditional network; "
-                                 "set model.num_classes=${data.num_classes} to condition on them")
-        elif y is None:
-            y = torch.full_like(t, self.num_classes, dtype=torch.long)
-        return self.unet(x, t, class_labels=y).sample
+        return self.unet(x, t, class_labels=class_labels(t, y, self.num_classes)).sample
 
     def differences(self, config) -> list[str]:
         """'key: ours here, theirs in the folder' for each UNet2DModel setting in which `config` differs from this

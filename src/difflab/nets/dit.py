@@ -88,17 +88,17 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm(x), shift, scale))
 
 
-def _check(input_size, in_channels, patch_size, hidden_size, depth, num_heads, mlp_ratio):
+def _check(image_size, in_channels, patch_size, hidden_size, depth, num_heads, mlp_ratio):
     """Raise ConfigError, naming the config key, for any value the network cannot be built with."""
-    positive = {"data.image_size": input_size, "data.channels": in_channels,
+    positive = {"data.image_size": image_size, "data.channels": in_channels,
                 "model.patch_size": patch_size, "model.hidden_size": hidden_size,
                 "model.depth": depth, "model.num_heads": num_heads}
     check_positive(positive)
     if not mlp_ratio > 0:
         raise ConfigError(f"model.mlp_ratio={mlp_ratio} is invalid; allowed: a positive number")
-    if input_size % patch_size:
+    if image_size % patch_size:
         raise ConfigError(f"model.patch_size={patch_size} does not divide data.image_size="
-                          f"{input_size}; allowed: {divisors(input_size)}")
+                          f"{image_size}; allowed: {divisors(image_size)}")
     if hidden_size % num_heads:
         raise ConfigError(f"model.num_heads={num_heads} does not divide model.hidden_size="
                           f"{hidden_size}; allowed: {divisors(hidden_size)}")
@@ -107,19 +107,19 @@ def _check(input_size, in_channels, patch_size, hidden_size, depth, num_heads, m
 
 
 class DiT(nn.Module):
-    """DiT: x [N x C x H x W] (H = W = input_size), t [N] int64, y [N] int64 or None -> [N x C x H x W]."""
+    """DiT: x [N x C x H x W] (H = W = image_size), t [N] int64, y [N] int64 or None -> [N x C x H x W]."""
 
-    def __init__(self, input_size: int, in_channels: int, *, patch_size: int = 2,
+    def __init__(self, image_size: int, in_channels: int, *, patch_size: int = 2,
                  hidden_size: int = 384, depth: int = 12, num_heads: int = 6,
                  mlp_ratio: float = 4.0, num_classes: int | None = None):
         super().__init__()
-        _check(input_size, in_channels, patch_size, hidden_size, depth, num_heads, mlp_ratio)
-        self.input_size, self.in_channels, self.patch_size = input_size, in_channels, patch_size
+        _check(image_size, in_channels, patch_size, hidden_size, depth, num_heads, mlp_ratio)
+        self.image_size, self.in_channels, self.patch_size = image_size, in_channels, patch_size
         self.num_classes = num_classes
 
         self.patchify = nn.Conv2d(in_channels, hidden_size, patch_size, stride=patch_size)
         # Fixed, not learned (as in DiT); a buffer so it follows .to(device) but is not saved.
-        pos = sincos_2d(hidden_size, input_size // patch_size)[None]
+        pos = sincos_2d(hidden_size, image_size // patch_size)[None]
         self.register_buffer("pos_embed", pos, persistent=False)
         self.cond = ConditionEmbedding(hidden_size, num_classes)
         self.blocks = nn.ModuleList(DiTBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
@@ -151,13 +151,13 @@ class DiT(nn.Module):
     def unpatchify(self, tokens: torch.Tensor) -> torch.Tensor:
         """[N x T x p*p*C] -> [N x C x H x W], inverting patchify's row-major token order."""
         n, p, c = tokens.shape[0], self.patch_size, self.in_channels
-        g = self.input_size // p
+        g = self.image_size // p
         x = tokens.reshape(n, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4)  # N, C, g, p, g, p
         return x.reshape(n, c, g * p, g * p)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(f"DiT built for {self.input_size}x{self.input_size} inputs, "
+        if x.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f"DiT built for {self.image_size}x{self.image_size} inputs, "
                              f"got {tuple(x.shape[-2:])}")
         c = self.cond(t, y)
         h = self.patchify(x).flatten(2).transpose(1, 2) + self.pos_embed  # [N x T x D]

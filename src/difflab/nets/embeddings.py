@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from difflab.errors import ConfigError
+from difflab.nets.checks import check_num_classes
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -59,6 +59,21 @@ class LabelEmbedding(nn.Module):
         return self.table(y)
 
 
+def class_labels(t: torch.Tensor, y: torch.Tensor | None, num_classes: int | None) -> torch.Tensor | None:
+    """The labels a net built with num_classes is fed: y [N] or None -> [N] int64, with None as the null class
+    num_classes; None for an unconditional net, which raises if it is given labels."""
+    if num_classes is None:
+        if y is not None:
+            raise ValueError("labels y were given to an unconditional network; "
+                             "set model.num_classes=${data.num_classes} to condition on them")
+        return None
+    if y is None:
+        return torch.full_like(t, num_classes, dtype=torch.long)
+    if y.shape != t.shape:
+        raise ValueError(f"y must have shape {tuple(t.shape)} like t, got {tuple(y.shape)}")
+    return y
+
+
 class ConditionEmbedding(nn.Module):
     """Sum of timestep and (optional) label embeddings: the vector every block is conditioned on.
 
@@ -69,11 +84,7 @@ class ConditionEmbedding(nn.Module):
 
     def __init__(self, dim: int, num_classes: int | None, freq_dim: int = 256):
         super().__init__()
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-            raise ConfigError(
-                f"model.num_classes={num_classes!r} is invalid; allowed: null (unconditional) "
-                "or a positive integer such as ${{data.num_classes}}"
-            )
+        check_num_classes(num_classes)
         self.num_classes = num_classes
         self.time = TimestepEmbedding(dim, freq_dim)
         self.label = LabelEmbedding(num_classes, dim) if num_classes is not None else None
@@ -81,16 +92,6 @@ class ConditionEmbedding(nn.Module):
     def forward(self, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if t.ndim != 1:
             raise ValueError(f"t must have shape [N], got {tuple(t.shape)}")
+        y = class_labels(t, y, self.num_classes)
         emb = self.time(t)
-        if self.label is None:
-            if y is not None:
-                raise ValueError(
-                    "labels y were given to an unconditional network; "
-                    "set model.num_classes=${data.num_classes} to condition on them"
-                )
-            return emb
-        if y is None:
-            y = torch.full_like(t, self.num_classes, dtype=torch.long)
-        elif y.shape != t.shape:
-            raise ValueError(f"y must have shape {tuple(t.shape)} like t, got {tuple(y.shape)}")
-        return emb + self.label(y)
+        return emb if y is None else emb + self.label(y)
