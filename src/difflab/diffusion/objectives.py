@@ -10,6 +10,7 @@ import torch
 
 from difflab.diffusion import parameterization as p
 from difflab.diffusion.weighting import Uniform
+from difflab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,17 @@ class _Objective:
 
     def natural_weight(self, alpha, sigma):
         return torch.ones_like(alpha)
+
+    def check(self, process) -> None:
+        """Raise ConfigError if this objective cannot be read back as (x0, eps) on `process` (schedule=...)."""
+
+
+def _check_alpha_positive(objective, process) -> None:
+    alpha, _ = process.alpha_sigma(process.grid(1))
+    if not bool((alpha > 0).all()):
+        raise ConfigError(f"objective={objective.name} cannot recover x0 where alpha = 0, which "
+                          f"schedule={process.name} reaches at its noisiest level; "
+                          "allowed there: objective=flow, x0 or edm")
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,9 @@ class Epsilon(_Objective):
     def x0_error_scale(self, alpha, sigma):
         return (alpha / sigma) ** 2
 
+    def check(self, process) -> None:
+        _check_alpha_positive(self, process)
+
 
 @dataclass(frozen=True)
 class V(_Objective):
@@ -64,6 +79,12 @@ class V(_Objective):
 
     def x0_error_scale(self, alpha, sigma):
         return 1.0 + (alpha / sigma) ** 2
+
+    def check(self, process) -> None:
+        if not process.variance_preserving:
+            raise ConfigError(f"objective=v is defined on variance-preserving processes (alpha^2 + sigma^2 = 1), "
+                              f"not on schedule={process.name}; allowed there: objective=flow, x0, edm "
+                              "or epsilon")
 
 
 @dataclass(frozen=True)
@@ -88,3 +109,73 @@ class Score(_Objective):
 
     def natural_weight(self, alpha, sigma):
         return sigma**2
+
+    def check(self, process) -> None:
+        _check_alpha_positive(self, process)
+
+
+@dataclass(frozen=True)
+class X0(_Objective):
+    """Predict the clean image x0 (Ramesh et al. 2022; Karras et al. 2022 without preconditioning)."""
+
+    name = "x0"
+
+    def target(self, x0, eps, alpha, sigma):
+        return x0
+
+    def to_x0_eps(self, out, x_t, alpha, sigma):
+        return out, p.eps_from_x0(x_t, out, alpha, sigma)
+
+    def from_x0_eps(self, x0, eps, x_t, alpha, sigma):
+        return x0
+
+    def x0_error_scale(self, alpha, sigma):
+        return torch.ones_like(alpha)
+
+
+@dataclass(frozen=True)
+class Flow(_Objective):
+    """Predict the velocity u = eps - x0 of the interpolant (flow matching: Lipman et al. 2023; rectified flow:
+    Liu et al. 2022); on rectified_flow this is the probability-flow ODE's drift dx/dt."""
+
+    name = "flow"
+
+    def target(self, x0, eps, alpha, sigma):
+        return p.flow_from_x0_eps(x0, eps)
+
+    def to_x0_eps(self, out, x_t, alpha, sigma):
+        return p.x0_eps_from_flow(x_t, out, alpha, sigma)
+
+    def from_x0_eps(self, x0, eps, x_t, alpha, sigma):
+        return p.flow_from_x0_eps(x0, eps)
+
+    def x0_error_scale(self, alpha, sigma):
+        return ((alpha + sigma) / sigma) ** 2
+
+
+@dataclass(frozen=True)
+class EDMPrecond(_Objective):
+    """EDM's preconditioned denoiser (Karras et al. 2022, eq. 7): x0_hat = c_skip x_t + c_out F, the network F
+    regressed on (x0 - c_skip x_t) / c_out with unit weight, which is EDM's loss weight lambda(sigma) on x0."""
+
+    sigma_data: float = 0.5
+
+    name = "edm"
+
+    def __post_init__(self):
+        if not self.sigma_data > 0:
+            raise ConfigError(f"objective.sigma_data={self.sigma_data} is invalid; allowed: a number > 0 (EDM: 0.5)")
+
+    def target(self, x0, eps, alpha, sigma):
+        return p.edm_target(x0, eps, alpha, sigma, self.sigma_data)
+
+    def to_x0_eps(self, out, x_t, alpha, sigma):
+        c_skip, c_out = p.edm_scales(alpha, sigma, self.sigma_data)
+        x0 = c_skip * x_t + c_out * out
+        return x0, p.eps_from_x0(x_t, x0, alpha, sigma)
+
+    def from_x0_eps(self, x0, eps, x_t, alpha, sigma):
+        return p.edm_target(x0, eps, alpha, sigma, self.sigma_data)
+
+    def x0_error_scale(self, alpha, sigma):
+        return 1 / p.edm_scales(alpha, sigma, self.sigma_data)[1] ** 2

@@ -1,7 +1,8 @@
 """Noise schedules of the discrete-time forward process q(x_t | x_0) = N(alpha_t x_0, sigma_t^2 I).
 
 Notation: alphas_cumprod[t] = abar_t (Ho et al. 2020), alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t),
-for integer t in 0..T-1. Schedule maths is done in float64.
+for integer t in 0..T-1. Schedule maths is done in float64. Each schedule is also a process in the sense of
+processes.py, the case of T levels: its time is the integer level, which the network sees as it is.
 """
 
 import math
@@ -41,9 +42,34 @@ def _check_timesteps(timesteps: int) -> None:
         raise ConfigError(f"schedule.timesteps={timesteps!r} is invalid; allowed: an integer >= 1 (e.g. 1000)")
 
 
+class _Levels:
+    """The process interface (processes.py) of a schedule with T integer levels."""
+
+    variance_preserving = True
+
+    def alpha_sigma(self, t: torch.Tensor):
+        abar = self.alphas_cumprod.to(t.device)[t.long()]
+        return abar.sqrt(), (1 - abar).sqrt()
+
+    def sample_t(self, n: int, generator: torch.Generator, device) -> torch.Tensor:
+        return torch.randint(0, self.timesteps, (n,), device=device, generator=generator)
+
+    def c_in(self, t):
+        return torch.ones_like(t, dtype=torch.float64)
+
+    def c_noise(self, t):
+        return t
+
+    def grid(self, steps: int, spacing: str = "uniform") -> torch.Tensor:
+        """`steps` levels evenly spread from T-1 down to 0, [steps] int64."""
+        return torch.linspace(self.timesteps - 1, 0, steps, dtype=torch.float64).round().long()
+
+
 @dataclass(frozen=True)
-class LinearSchedule:
+class LinearSchedule(_Levels):
     """Linear betas (Ho et al. 2020): 1e-4 to 0.02 over T = 1000 steps by default."""
+
+    name = "linear"
 
     timesteps: int = 1000
     beta_start: float = 1e-4
@@ -64,8 +90,10 @@ class LinearSchedule:
 
 
 @dataclass(frozen=True)
-class CosineSchedule:
+class CosineSchedule(_Levels):
     """Cosine abar (Nichol & Dhariwal 2021): offset s = 0.008, betas clipped at 0.999."""
+
+    name = "cosine"
 
     timesteps: int = 1000
     s: float = 0.008
