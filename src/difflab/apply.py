@@ -11,9 +11,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from tqdm.auto import tqdm
 
 from difflab.apps.result import Observation, Result
-from difflab.build import instantiate, module_from_checkpoint
+from difflab.build import instantiate, module_from_checkpoint, sampler_for
 from difflab.errors import ConfigError
 from difflab.precision import choose_precision
+from difflab.sampling.generate import check_temperature
 from difflab.sample import pick_device
 
 SPLITS = ("test", "val", "train")
@@ -22,7 +23,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 def dataset_for(cfg: DictConfig, module):
     """The checkpoint's data (all classes unless input_classes says otherwise), set up."""
-    data_cfg = OmegaConf.create(module.config.data)
+    data_cfg = OmegaConf.create(module.hparams.run_config["data"])
     data_cfg.classes = cfg.get("input_classes")
     if cfg.get("data_root"):
         data_cfg.root = cfg.data_root
@@ -179,16 +180,15 @@ def write_outputs(cfg: DictConfig, result: Result, report: dict, out: Path) -> N
 
 
 def apply(cfg: DictConfig) -> dict:
-    if not (isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0):
-        raise ConfigError(f"temperature={cfg.temperature} is invalid; allowed: a number > 0")
+    check_temperature(cfg.temperature)
     if cfg.num_images is not None and not (isinstance(cfg.num_images, int) and cfg.num_images >= 1):
         raise ConfigError(f"num_images={cfg.num_images} is invalid; allowed: an integer >= 1 or null (all)")
     task = instantiate(cfg.task)
-    if cfg.get("sampler") and hasattr(task, "sampler"):  # sampler=ddpm picks the reverse process of the task
-        task = dataclasses.replace(task, sampler=instantiate(cfg.sampler))
     device = pick_device(cfg.device)
     precision = choose_precision(cfg.get("precision", "auto"), device, key="precision")
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=precision, device=device).to(device)
+    if hasattr(task, "sampler"):  # sampler=ddpm picks the task's reverse process; else the task's, or the checkpoint's
+        task = dataclasses.replace(task, sampler=sampler_for(module, cfg.get("sampler") or task.sampler))
     obs = load_observation(cfg, module, task)
     task.check(module, obs)  # every refusal happens here, before any sampling
     result = run_batches(task, module, obs, cfg.batch_size, cfg.temperature)

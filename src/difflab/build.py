@@ -1,5 +1,6 @@
 """Building the parts of an experiment from its config, and a trained module back from a checkpoint."""
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import hydra
@@ -26,7 +27,7 @@ def check_compatible(net, image_shape) -> None:
             f"model.in_channels={net.in_channels} does not match data.channels={channels}; they must be equal"
         )
     for attr in ("input_size", "image_size"):
-        if getattr(net, attr, None) not in (None, size) and not hasattr(net, "accepts_any_size"):
+        if getattr(net, attr, None) not in (None, size):
             raise ConfigError(f"model.{attr}={getattr(net, attr)} does not match data.image_size={size}")
 
 
@@ -69,6 +70,14 @@ def build_module(cfg: DictConfig, image_shape, net=None, precision: str | None =
     )
 
 
+def sampler_for(module: DiffusionModule, sampler=None):
+    """The sampler an entry point runs, checked against the module's timesteps before any work: `sampler` (a config
+    to instantiate, or a sampler), or the module's own where it is None."""
+    sampler = module.sampler if sampler is None else instantiate(sampler) if isinstance(sampler, Mapping) else sampler
+    sampler.check(module.timesteps)
+    return sampler
+
+
 def module_from_checkpoint(path, key: str = "ckpt", map_location="cpu", precision: str = "auto",
                            device="cpu") -> DiffusionModule:
     """Rebuild the module a checkpoint was trained with and load its (EMA) weights, for inference on `device`.
@@ -92,7 +101,6 @@ def module_from_checkpoint(path, key: str = "ckpt", map_location="cpu", precisio
         module.load_state_dict(state)
     except RuntimeError as e:
         raise ConfigError(f"{key}={path} does not fit the model in its own config: {str(e).splitlines()[0]}") from None
-    module.config = cfg
     return module.eval()
 
 

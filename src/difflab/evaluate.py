@@ -6,15 +6,16 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from difflab.build import instantiate, module_from_checkpoint
+from difflab.build import instantiate, module_from_checkpoint, sampler_for
 from difflab.errors import ConfigError
 from difflab.metrics.evaluator import build_evaluator
 from difflab.metrics.task import EvaluationTask
+from difflab.sampling.generate import check_temperature
 
 
 def data_for(cfg: DictConfig, module):
     """The data to compare against: `data=...` if given, else the checkpoint's own; image shapes must agree."""
-    data_cfg = cfg.data if cfg.get("data") else OmegaConf.create(module.config.data)
+    data_cfg = cfg.data if cfg.get("data") else OmegaConf.create(module.hparams.run_config["data"])
     if cfg.get("data_root"):
         data_cfg.root = cfg.data_root
     datamodule = instantiate(data_cfg)
@@ -27,8 +28,7 @@ def data_for(cfg: DictConfig, module):
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    if not (isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0):
-        raise ConfigError(f"temperature={cfg.temperature} is invalid; allowed: a number > 0")
+    check_temperature(cfg.temperature)
     if not (isinstance(cfg.num_samples, int) and cfg.num_samples >= 2):
         raise ConfigError(f"num_samples={cfg.num_samples} is invalid; allowed: an integer >= 2")
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=cfg.trainer.get("precision", "auto"),
@@ -41,8 +41,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             cfg.metrics.domain_weights = datamodule.name
     num_real = min(cfg.num_real or len(real_set), len(real_set))
     evaluator = build_evaluator(cfg.metrics, cfg.num_samples, num_real, seed=cfg.seed)
-    sampler = instantiate(cfg.sampler) if cfg.get("sampler") else module.sampler
-    sampler.check(module.timesteps)
+    sampler = sampler_for(module, cfg.get("sampler"))
 
     task = EvaluationTask(module, evaluator, real_set, sampler, cfg.temperature, cfg.batch_size)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)

@@ -62,7 +62,6 @@ class DiffusionModule(L.LightningModule):
         self.alphas_cumprod = schedule.alphas_cumprod
         self.image_shape = tuple(int(s) for s in image_shape)
         self.sampler = sampler if sampler is not None else DDIM(steps=min(50, self.timesteps))
-        self.sampler.check(self.timesteps)
         self.optimizer = optimizer or partial(torch.optim.AdamW, lr=2e-4)
         self.lr_scheduler = lr_scheduler
         self.label_dropout = label_dropout

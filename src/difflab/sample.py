@@ -6,10 +6,11 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig
 
-from difflab.build import instantiate, module_from_checkpoint
+from difflab.build import module_from_checkpoint, sampler_for
 from difflab.callbacks.images import save_grid, to_unit
 from difflab.errors import ConfigError
 from difflab.precision import choose_precision
+from difflab.sampling.generate import check_temperature
 
 
 def pick_device(name: str) -> torch.device:
@@ -43,16 +44,14 @@ def sample(cfg: DictConfig) -> Path:
     With guidance.classes, num_samples images are drawn per class, one grid row per class, and samples.npz also
     holds their `labels`; guidance.scale guides them (classifier-free guidance, difflab.diffusion.guidance).
     """
-    if not (isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0):
-        raise ConfigError(f"temperature={cfg.temperature} is invalid; allowed: a number > 0")
+    check_temperature(cfg.temperature)
     if not (isinstance(cfg.num_samples, int) and cfg.num_samples >= 1):
         raise ConfigError(f"num_samples={cfg.num_samples} is invalid; allowed: an integer >= 1")
     guidance = cfg.get("guidance") or {}
     device = pick_device(cfg.device)
     precision = choose_precision(cfg.get("precision", "auto"), device, key="precision")
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=precision, device=device).to(device)
-    sampler = instantiate(cfg.sampler) if cfg.get("sampler") else None
-    (sampler or module.sampler).check(module.timesteps)
+    sampler = sampler_for(module, cfg.get("sampler"))
     y = class_labels(guidance.get("classes"), module.num_classes, cfg.num_samples)
     x = module.sample(
         cfg.num_samples if y is None else len(y), sampler=sampler, temperature=cfg.temperature, seed=cfg.seed,

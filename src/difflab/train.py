@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from difflab.build import build_module, instantiate, load_init_weights
+from difflab.build import build_module, instantiate, load_init_weights, sampler_for
 from difflab.callbacks.ema import ema_module
 from difflab.callbacks.sample_grid import preview_grid
 from difflab.checkpoint import AtomicCheckpointIO, check_writable, load_checkpoint
@@ -30,6 +30,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg, datamodule.image_shape)
+    sampler_for(module)  # the sampler previews and evaluations use during fit
     if cfg.get("ckpt_path") and cfg.get("init_weights"):
         raise ConfigError("give ckpt_path (resume a run exactly) or init_weights (start a new run from a checkpoint's "
                           "weights), not both")

@@ -11,7 +11,7 @@ from tests.apps.conftest import M, S, gaussian_module
 
 def test_scores_rank_out_of_distribution_images_higher(tmp_path):
     module = gaussian_module(size=8)
-    module.config = {"data": {"classes": [0], "num_classes": 2}}
+    module.hparams.run_config = {"data": {"classes": [0], "num_classes": 2}}
     g = torch.Generator().manual_seed(0)
     normal = M + S * torch.randn(32, 1, 8, 8, generator=g)
     odd = (M + 0.6 + 2 * S * torch.randn(32, 1, 8, 8, generator=g)).clamp(-1, 1)
@@ -28,7 +28,7 @@ def test_scores_rank_out_of_distribution_images_higher(tmp_path):
 
 def test_without_labels_no_auroc(tmp_path):
     module = gaussian_module(size=8)
-    module.config = {"data": {"classes": None, "num_classes": None}}
+    module.hparams.run_config = {"data": {"classes": None, "num_classes": None}}
     x = torch.zeros(2, 1, 8, 8)
     result = Anomaly(bpd_timesteps=0)(module, Observation(x=x))
     assert set(result.scores) == {"score_reconstruction"}

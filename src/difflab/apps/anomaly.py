@@ -49,12 +49,12 @@ class Anomaly:
     def normal(self, module) -> list[int] | None:
         if self.normal_classes is not None:
             return list(self.normal_classes)
-        classes = module.config.get("data", {}).get("classes") if getattr(module, "config", None) else None
+        classes = trained_data(module).get("classes")
         return None if classes is None else list(classes)
 
     def check(self, module, obs: Observation) -> None:
         DDIM(steps=self.steps).check(module.timesteps)
-        num_classes = (getattr(module, "config", None) or {}).get("data", {}).get("num_classes")
+        num_classes = trained_data(module).get("num_classes")
         for c in self.normal_classes or []:
             if not (isinstance(c, int) and 0 <= c < (num_classes or c + 1)):
                 raise ConfigError(f"task.normal_classes={list(self.normal_classes)} is invalid; allowed: labels "
@@ -99,6 +99,11 @@ class Anomaly:
         plot_scores(scores, anomalous, labels.cpu(), metrics, out / "anomaly.png")
         result.figures["anomaly"] = out / "anomaly.png"
         return metrics
+
+
+def trained_data(module) -> dict:
+    """The data config the module was trained with (empty for a module built outside a run)."""
+    return (module.hparams.get("run_config") or {}).get("data", {})
 
 
 def plot_scores(scores: dict, anomalous: torch.Tensor, labels: torch.Tensor, metrics: dict, path: Path) -> None:

@@ -66,7 +66,6 @@ class Denoise:
         if self.sigma is None and obs.reference is not None:
             raise ConfigError("task.sigma=null (estimate) needs noisy inputs (degraded=true); with clean inputs "
                               "give the sigma of the noise to add, e.g. task.sigma=0.2")
-        (self.sampler or module.sampler).check(module.timesteps)
 
     def __call__(self, module, obs: Observation, temperature: float = 1.0, progress: bool = False) -> Result:
         noise = make_noise(len(obs.x), obs.seed, obs.start_index, obs.x.device)

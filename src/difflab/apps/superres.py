@@ -67,7 +67,6 @@ class SuperResolution:
 
     def check(self, module, obs: Observation) -> None:
         self.observed_shape(tuple(module.image_shape))
-        (self.sampler or module.sampler).check(module.timesteps)
 
     def low_resolution(self, obs: Observation) -> torch.Tensor:
         return downsample(obs.reference, self.factor) if obs.reference is not None else obs.x

@@ -7,6 +7,13 @@ from difflab.errors import ConfigError
 from difflab.sampling.noise import make_noise
 
 
+def check_temperature(temperature) -> None:
+    """Raise a one-line ConfigError unless the temperature is a number > 0 (every entry point calls this before
+    its work, generate for its other callers)."""
+    if isinstance(temperature, bool) or not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ConfigError(f"temperature={temperature} is invalid; allowed: a number > 0 (1 = the model's own)")
+
+
 def check_labels(y: torch.Tensor | None, num_samples: int, guidance_scale: float | None,
                  num_classes: int | None) -> None:
     """Raise a one-line ConfigError unless labels y and the guidance scale suit a model of `num_classes` classes
@@ -63,13 +70,11 @@ def generate(
     guidance: 0 = unconditional, 1 = conditional, > 1 stronger; each step then evaluates the net on 2 x batch).
     The net runs in eval mode, on the device of its parameters, and is put back in its mode afterwards.
     """
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ConfigError(f"temperature={temperature} is invalid; allowed: a number > 0 (1 = the model's own)")
+    check_temperature(temperature)
     if not (isinstance(num_samples, int) and num_samples >= 1):
         raise ConfigError(f"num_samples={num_samples} is invalid; allowed: an integer >= 1")
     y = None if y is None else torch.as_tensor(y)
     check_labels(y, num_samples, guidance_scale, getattr(net, "num_classes", None))
-    sampler.check(len(alphas_cumprod))
     device = next(net.parameters()).device
     was_training = net.training
     net.eval()
