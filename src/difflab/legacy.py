@@ -8,7 +8,13 @@ every file difflab ever wrote still loads; nothing else reads the old names.
 from collections.abc import Mapping
 
 # old `_target_` -> new `_target_`
-MOVED: dict[str, str] = {}
+MOVED: dict[str, str] = {
+    "difflab.sampling.samplers.DDPM": "difflab.sampling.ancestral.DDPM",
+    "difflab.sampling.samplers.DDIM": "difflab.sampling.ancestral.DDIM",
+    "difflab.sampling.solvers.DPMSolverPP": "difflab.sampling.dpm_solver.DPMSolverPP",
+    "difflab.sampling.solvers.DPMSolverPP2M": "difflab.sampling.dpm_solver.DPMSolverPP",
+    "difflab.sampling.solvers.Heun": "difflab.sampling.heun.Heun",
+}
 
 # `_target_` (new path) -> {old argument name: new argument name}
 RENAMED: dict[str, dict[str, str]] = {"difflab.nets.dit.DiT": {"input_size": "image_size"}}

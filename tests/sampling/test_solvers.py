@@ -12,9 +12,9 @@ from difflab.diffusion import CosineSchedule, Denoiser, Epsilon, LinearSchedule
 from difflab.diffusion.gaussian import GaussianDataNet
 from difflab.errors import ConfigError
 from difflab.module import DiffusionModule
-from difflab.sampling import DDIM, DPMSolverPP, DPMSolverPP2M, Heun, make_noise, respaced_timesteps
+from difflab.sampling import DDIM, DPMSolverPP, Heun, make_noise, respaced_timesteps
 from difflab.sampling.grids import SPACING_NAMES
-from difflab.sampling.solvers import dpmpp_step, exponential_weights
+from difflab.sampling.dpm_solver import dpmpp_step, exponential_weights
 from difflab.sampling.steps import ddim_coefficients
 from difflab.train import train
 from tests.conftest import CONF, compose_train
@@ -77,7 +77,7 @@ def exact_map(sampler, schedule) -> tuple[float, float]:
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=SCHEDULE_IDS)
 @pytest.mark.parametrize("nfe", [10, 20])
 def test_dpmpp_reaches_data_moments_in_few_steps(schedule, nfe):
-    sampler = DPMSolverPP2M(steps=nfe, clip_x0=False)
+    sampler = DPMSolverPP(steps=nfe, clip_x0=False)
     assert sampler.nfe(schedule.timesteps) == nfe
     x = exact_module(schedule, sampler).sample(64, seed=0)
     noise = make_noise(64, 0)(SHAPE)
@@ -106,11 +106,11 @@ def test_heun_converges_to_data_moments(schedule):
 def test_dpmpp_first_step_is_ddim():
     """With one step the multistep term is unused: DPM-Solver++ is DDIM (Lu et al. 2022, Sec. 4.1)."""
     module = exact_module(LinearSchedule(), DDIM(steps=2, clip_x0=False))
-    dpmpp = DPMSolverPP2M(steps=2, spacing="uniform", clip_x0=False)
+    dpmpp = DPMSolverPP(steps=2, spacing="uniform", clip_x0=False)
     torch.testing.assert_close(module.sample(4, seed=2, sampler=dpmpp), module.sample(4, seed=2))
 
 
-@pytest.mark.parametrize("sampler", [DPMSolverPP2M(steps=10, clip_x0=False), Heun(steps=25, clip_x0=False)],
+@pytest.mark.parametrize("sampler", [DPMSolverPP(steps=10, clip_x0=False), Heun(steps=25, clip_x0=False)],
                          ids=["dpmpp", "heun"])
 @pytest.mark.parametrize("tau", [0.5, 1.3])
 def test_temperature_scales_the_initial_noise_only(sampler, tau):
@@ -149,7 +149,7 @@ def DPMSolverPPCorrector(**kwargs) -> DPMSolverPP:
     return DPMSolverPP(corrector=True, **kwargs)
 
 
-SAMPLERS = [DPMSolverPP2M, DPMSolverPPCorrector, Heun]
+SAMPLERS = [DPMSolverPP, DPMSolverPPCorrector, Heun]
 
 
 @pytest.mark.parametrize("make", SAMPLERS, ids=lambda c: c.__name__)
@@ -180,7 +180,7 @@ def test_start_from_a_given_state(make):
     assert len(denoiser.calls) == make(steps=6).nfe(1000) < sampler.nfe(1000)
 
 
-@pytest.mark.parametrize("make", [DPMSolverPP2M, Heun], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("make", [DPMSolverPP, Heun], ids=lambda c: c.__name__)
 def test_project_sees_model_scale_states_and_is_honoured(make):
     schedule, fixed = LinearSchedule(), torch.full((8, *SHAPE), 0.3)
     sampler, denoiser, seen = make(steps=10, clip_x0=False), CountingDenoiser(schedule), []

@@ -17,8 +17,8 @@ from difflab.diffusion.forward import diffuse
 from difflab.diffusion.likelihood import bits_per_dim, to_8bit_grid
 from difflab.diffusion.schedules import alpha_sigma_at
 from difflab.errors import ConfigError
+from difflab.sampling.ancestral import DDIM
 from difflab.sampling.noise import make_noise
-from difflab.sampling.samplers import DDIM
 
 
 @dataclass(frozen=True)

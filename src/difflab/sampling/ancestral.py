@@ -1,14 +1,18 @@
 """DDPM and DDIM as one reverse-process recursion over a denoiser D(x_t, t) -> (x0_hat, eps_hat).
 
 Each step between consecutive timesteps t > s of a (possibly respaced) grid is DDIM's (steps.ddim_step): eta = 1
-is DDPM's ancestral step, eta = 0 deterministic DDIM. The last step returns x0_hat.
+is DDPM's ancestral step, eta = 0 deterministic DDIM. The last step returns x0_hat. DDPM and DDIM are the
+samplers over it that conf/sampler/{ddpm,ddim}.yaml instantiate (call interface: base.py).
 """
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
+from difflab.errors import ConfigError
+from difflab.sampling.base import Sampler
 from difflab.sampling.steps import ddim_step, predict
 
 
@@ -46,3 +50,36 @@ def sample_reverse(
         if project is not None:
             x = project(ts[i + 1], x)
     return x
+
+
+@dataclass(frozen=True)
+class DDPM(Sampler):
+    """Ancestral sampling (Ho et al. 2020); steps=None runs all T steps, fewer are respaced."""
+
+    variance: str = "posterior"
+    solve = staticmethod(sample_reverse)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.variance not in ("posterior", "beta"):
+            raise ConfigError(f"sampler.variance={self.variance!r} is invalid; allowed: posterior, beta")
+
+    def solver_options(self, noise, temperature) -> dict:
+        return {"noise": noise, "temperature": temperature, "eta": 1.0, "large_variance": self.variance == "beta"}
+
+
+@dataclass(frozen=True)
+class DDIM(Sampler):
+    """DDIM (Song et al. 2021): deterministic at eta = 0, DDPM-like at eta = 1."""
+
+    steps: int | None = 50
+    eta: float = 0.0
+    solve = staticmethod(sample_reverse)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 <= self.eta:
+            raise ConfigError(f"sampler.eta={self.eta} is invalid; allowed: eta >= 0 (0 = deterministic, 1 = DDPM)")
+
+    def solver_options(self, noise, temperature) -> dict:
+        return {"noise": noise, "temperature": temperature, "eta": self.eta}

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from difflab.diffusion.forward import diffuse
 from difflab.diffusion.parameterization import x0_from_eps
 from difflab.errors import ConfigError
-from difflab.sampling.samplers import DDIM
+from difflab.sampling.ancestral import DDIM
 from difflab.sampling.steps import ddim_step
 
 

@@ -48,3 +48,9 @@ def ddim_step(x0, eps, abar_t: float, abar_s: float, eta: float, noise: Callable
     if c > 0:
         x = x + (temperature * c) * noise(x.shape[1:], x.dtype)
     return x
+
+
+def ode_step(x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_s: float) -> torch.Tensor:
+    """DDIM's deterministic step t -> s from x_t and an estimate of x0 (eps follows from the two)."""
+    eps = eps_from_x0(x, x0, abar_t**0.5, (1 - abar_t) ** 0.5)
+    return ddim_step(x0, eps, abar_t, abar_s, eta=0.0, noise=None)
