@@ -55,7 +55,7 @@ def sample_heun(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, ca
         if k == len(ts) - 1:
             return x0 if project is None else project(-1, x0)
         s = ts[k + 1]
-        x_euler = ode_step(x, x0, float(abar[t]), float(abar[s]))
+        x_euler = ode_step(x, x0, abar, t, s)
         x0_euler, eps_euler = predict(denoiser, x_euler, s, abar, clip_x0)
         if callback is not None:
             callback(i, s, x_euler, x0_euler)
@@ -64,7 +64,7 @@ def sample_heun(denoiser: Callable, x: torch.Tensor, timesteps: torch.Tensor, ca
         x0_mean = x0_from_eps(x, eps_mean, *alpha_sigma_at(abar, t))
         if clip_x0:  # the averaged eps implies x0_hat(t) - e^h (x0_hat(t) - x0_hat(t')) / 2: clamp it as well, or a
             x0_mean = x0_mean.clamp(-1, 1)  # big log-SNR step (the first, from ~pure noise) leaves the data range
-        x = ode_step(x, x0_mean, float(abar[t]), float(abar[s]))
+        x = ode_step(x, x0_mean, abar, t, s)
         if project is not None:
             x = project(s, x)
     return x

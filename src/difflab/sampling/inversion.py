@@ -29,9 +29,11 @@ from tqdm.auto import tqdm
 
 from difflab.diffusion.forward import diffuse
 from difflab.diffusion.parameterization import x0_from_eps
+from difflab.diffusion.schedules import alpha_sigma_at
 from difflab.errors import ConfigError
 from difflab.sampling.ancestral import DDIM
-from difflab.sampling.steps import ddim_step
+
+_CLEAN = (1.0, 0.0)  # (alpha, sigma) of the clean image, abar = 1: the level the inversion starts from
 
 
 def _decoder(denoiser, x: torch.Tensor, steps, start, what: str) -> DDIM:
@@ -46,17 +48,16 @@ def _decoder(denoiser, x: torch.Tensor, steps, start, what: str) -> DDIM:
     return DDIM(steps=steps, clip_x0=False)  # clamping x0_hat would make the decoder non-invertible
 
 
-def _levels(denoiser, x0, steps, start) -> list[tuple[int, float]]:
-    """(t, abar_t) of the decoder's grid from the least noisy (t = 0) to `start`: the inversion's order."""
+def _levels(denoiser, x0, steps, start) -> list[tuple[int, tuple[float, float]]]:
+    """(t, (alpha_t, sigma_t)) of the decoder's grid from the least noisy (t = 0) to `start`: the inversion's order."""
     timesteps = _decoder(denoiser, x0, steps, start, "x0").timesteps(denoiser.timesteps, start)
     abar = denoiser.alphas_cumprod.double().cpu()
-    return [(int(t), float(abar[t])) for t in timesteps.flip(0)]
+    return [(int(t), alpha_sigma_at(abar, int(t))) for t in timesteps.flip(0)]
 
 
-def _renoise(x: torch.Tensor, eps: torch.Tensor, abar_x: float, abar_next: float) -> torch.Tensor:
-    """The state at level abar_next that shares eps and the implied x0 with x at level abar_x (abar_x = 1: clean)."""
-    x0 = x0_from_eps(x, eps, abar_x**0.5, (1 - abar_x) ** 0.5)
-    return diffuse(x0, eps, abar_next**0.5, (1 - abar_next) ** 0.5)
+def _renoise(x: torch.Tensor, eps: torch.Tensor, level_x: tuple, level_next: tuple) -> torch.Tensor:
+    """The state at level_next that shares eps and the implied x0 with x at level_x; a level is (alpha, sigma)."""
+    return diffuse(x0_from_eps(x, eps, *level_x), eps, *level_next)
 
 
 @torch.no_grad()
@@ -64,10 +65,10 @@ def ddim_invert(denoiser: Callable, x0: torch.Tensor, steps: int, *, start: int 
                 progress: bool = False) -> torch.Tensor:
     """Plain DDIM inversion of images x0 [N x C x H x W] to codes x_start [N x C x H x W]; `steps` evaluations."""
     levels = _levels(denoiser, x0, steps, start)
-    x, abar_x, t_x = x0, 1.0, levels[0][0]  # the clean image has no timestep: its eps is read at the first level
-    for t, abar_t in tqdm(levels, desc="inverting", disable=not progress, leave=False):
+    x, level_x, t_x = x0, _CLEAN, levels[0][0]  # the clean image has no timestep: its eps is read at the first level
+    for t, level in tqdm(levels, desc="inverting", disable=not progress, leave=False):
         eps = denoiser(x, t_x)[1]
-        x, abar_x, t_x = _renoise(x, eps, abar_x, abar_t), abar_t, t
+        x, level_x, t_x = _renoise(x, eps, level_x, level), level, t
     return x
 
 
@@ -85,22 +86,23 @@ def exact_invert(denoiser: Callable, x0: torch.Tensor, steps: int, *, iterations
     if not (isinstance(tol, (int, float)) and tol > 0):
         raise ConfigError(f"tol={tol!r} is invalid; allowed: a number > 0 (a relative residual, e.g. 1e-5)")
     levels = _levels(denoiser, x0, steps, start)
-    x, abar_x = x0, 1.0
+    x, level_x = x0, _CLEAN
     eps = denoiser(x0, levels[0][0])[1]
     residuals, nfe = [], 1
-    for t, abar_t in tqdm(levels, desc="inverting", disable=not progress, leave=False):
+    for t, level in tqdm(levels, desc="inverting", disable=not progress, leave=False):
         target, previous = x, None
-        x = _renoise(target, eps, abar_x, abar_t)  # the plain DDIM guess: eps read at the current point
+        x = _renoise(target, eps, level_x, level)  # the plain DDIM guess: eps read at the current point
         for i in range(iterations):
             x0_hat, eps = denoiser(x, t)
-            residual = _relative_error(ddim_step(x0_hat, eps, abar_t, abar_x, 0.0, noise=None), target)
+            decoded = diffuse(x0_hat, eps, *level_x)  # the decoder's step back: DDIM at eta = 0
+            residual = _relative_error(decoded, target)
             nfe += 1
             if residual <= tol or i == iterations - 1:
                 break
-            fx = _renoise(target, eps, abar_x, abar_t)
+            fx = _renoise(target, eps, level_x, level)
             x, previous = fx if previous is None else _anderson(x, fx, *previous), (x, fx)
         residuals.append(residual)
-        abar_x = abar_t
+        level_x = level
     worst = max(residuals)
     if worst > tol:
         warnings.warn(f"exact_invert: worst relative residual {worst:.2e} > tol={tol:g} after {iterations} "

@@ -31,11 +31,9 @@ def ddim_coefficients(abar_t: float, abar_s: float, eta: float, large_variance: 
     """(coefficient of x0_hat, of eps_hat, std of the injected noise) of one step t -> s.
 
     A step to a noisier level (abar_s < abar_t, as DDIM inversion takes) is deterministic: eta must be 0 there."""
-    if abar_s < abar_t:
-        if eta != 0 or large_variance:
-            raise ValueError(f"a step to a noisier level (abar {abar_t:.4g} -> {abar_s:.4g}) takes eta = 0 only")
-        return abar_s**0.5, (1 - abar_s) ** 0.5, 0.0
-    c = eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)) ** 0.5
+    if abar_s < abar_t and (eta != 0 or large_variance):
+        raise ValueError(f"a step to a noisier level (abar {abar_t:.4g} -> {abar_s:.4g}) takes eta = 0 only")
+    c = 0.0 if abar_s < abar_t else eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)) ** 0.5
     noise_std = (1 - abar_t / abar_s) ** 0.5 if large_variance else c
     return abar_s**0.5, max(1 - abar_s - c**2, 0.0) ** 0.5, noise_std
 
@@ -50,7 +48,7 @@ def ddim_step(x0, eps, abar_t: float, abar_s: float, eta: float, noise: Callable
     return x
 
 
-def ode_step(x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_s: float) -> torch.Tensor:
-    """DDIM's deterministic step t -> s from x_t and an estimate of x0 (eps follows from the two)."""
-    eps = eps_from_x0(x, x0, abar_t**0.5, (1 - abar_t) ** 0.5)
-    return ddim_step(x0, eps, abar_t, abar_s, eta=0.0, noise=None)
+def ode_step(x: torch.Tensor, x0: torch.Tensor, abar: torch.Tensor, t: int, s: int) -> torch.Tensor:
+    """DDIM's deterministic step t -> s from x_t and an estimate of x0 (eps follows from the two); abar [T]."""
+    eps = eps_from_x0(x, x0, *alpha_sigma_at(abar, t))
+    return ddim_step(x0, eps, float(abar[t]), float(abar[s]), eta=0.0, noise=None)
