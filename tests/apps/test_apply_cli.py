@@ -7,7 +7,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from torchvision.io import write_png
 
-from difflab.apply import apply
+import difflab.apps.apply
+from difflab.apps.apply import apply
 from difflab.cli import config_error_in
 from difflab.errors import ConfigError
 from tests.conftest import CONF, run_cli, run_in_process
@@ -87,9 +88,7 @@ def _png(path, channels, size):
 ])
 def test_bad_input_is_refused_before_sampling(trained_ckpt, tmp_path, make_args, message, monkeypatch):
     out = tmp_path / "out"
-    import difflab.apply
-
-    monkeypatch.setattr(difflab.apply, "run_batches", lambda *a, **k: pytest.fail("sampling started"))
+    monkeypatch.setattr(difflab.apps.apply, "run_batches", lambda *a, **k: pytest.fail("sampling started"))
     with pytest.raises(Exception) as error:  # instantiate wraps a task's ConfigError; the command unwraps it
         apply(compose_apply(f"ckpt={trained_ckpt}", f"paths.output_dir={out}", *make_args(tmp_path)))
     cause = config_error_in(error.value)
