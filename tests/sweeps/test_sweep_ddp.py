@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
 from difflab.checkpoint import load_checkpoint
-from difflab.sweeps import ddp
+from difflab.cli import ddp
 from tests.conftest import CONF, ROOT, run_cli
 
 

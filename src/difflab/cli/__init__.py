@@ -63,6 +63,19 @@ def full_disk(e: BaseException) -> RunError | None:
     return None
 
 
+# Lines of Hydra/OmegaConf messages that only locate the error again.
+NOISE = ("full_key:", "object_type=", "reference_type=", "Set the environment variable HYDRA_FULL_ERROR")
+
+
+def one_line(e: BaseException) -> str:
+    """The message and its cause's first line (Hydra puts 'Key ... is not in struct' there), as one line."""
+    lines = [line.strip().rstrip(".:") for line in str(e).splitlines()]
+    cause = str(e.__cause__ or "").strip().splitlines()[:1]
+    if cause and cause[0] not in str(e):
+        lines += cause
+    return "; ".join(line for line in lines if line and not line.startswith(NOISE))
+
+
 def from_worker(e: ConfigError) -> ConfigError:
     """A data-loader worker's ConfigError comes back as one whose message is the worker's whole traceback; its
     own message is the last line, after the type's name."""
@@ -135,8 +148,6 @@ def check_group_overrides(argv: list[str], config_dir, config_name: str | None =
     (optimizer.lrr=1) also fails with one line instead of Hydra's several."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import Glob
-
-    from difflab.sweeps.check import one_line
 
     config_dirs = [Path(config_dir), *user_config_dirs(argv, Path(config_dir))]
     lines = [a for a in argv if "=" in a and not a.startswith(("-", "~", "hydra"))]
@@ -230,7 +241,7 @@ def check_plugins(argv: list[str], config_dirs: list[Path], config_name: str) ->
 
 def check_composes(argv: list[str], config_dirs: list[Path], config_name: str) -> None:
     """Compose a single run's config with its overrides; a failure exits with one line (Hydra prints several), as
-    does a value of the wrong type for its key (sweeps/value_types.py).
+    does a value of the wrong type for its key (cli/values.py).
     A multirun is checked job by job by its CheckSweep callback; a command line with Hydra's own flags other than
     --config-dir (--config-name, as DDP's re-launched ranks and sweep files use, --cfg, ...) is left to Hydra."""
     argv = without_config_dir(argv)
@@ -238,8 +249,7 @@ def check_composes(argv: list[str], config_dirs: list[Path], config_name: str) -
         return
     from hydra import compose
 
-    from difflab.sweeps.check import one_line
-    from difflab.sweeps.value_types import type_error
+    from difflab.cli.values import type_error
 
     overrides = [a for a in argv if not a.startswith("hydra")]
     try:

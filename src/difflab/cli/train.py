@@ -1,7 +1,7 @@
 """`difflab-train model=unet schedule=cosine` (or `python src/train.py ...` in a checkout): train a model."""
 
 from difflab.cli.command import command
-from difflab.sweeps.ddp import ddp_job, is_started_rank, rank_argv
+from difflab.cli.ddp import ddp_job, is_started_rank, rank_argv
 from difflab.train import optimized_value, train
 
 

@@ -1,1 +1,1 @@
-"""Sweeps: a table of every job's results, early checks of sweep overrides, DDP ranks inside sweep jobs."""
+"""Sweeps: a table of every job's results and early checks of sweep overrides (Hydra callbacks)."""

@@ -8,16 +8,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from difflab.sweeps.value_types import type_error
-
-# Lines of Hydra/OmegaConf messages that only locate the error again.
-NOISE = ("full_key:", "object_type=", "reference_type=", "Set the environment variable HYDRA_FULL_ERROR")
+from difflab.cli import one_line
+from difflab.cli.values import type_error
 
 
 class CheckSweep(Callback):
     """Before the sweeper launches anything, compose the config with every value each swept key takes (the other
     keys at their first value; a range or an interval at its ends) and stop with 'error: <one line>' if one
-    fails or gives a key a value of the wrong type (value_types.py). The sweeper's own `params` (sweep configs,
+    fails or gives a key a value of the wrong type (cli/values.py). The sweeper's own `params` (sweep configs,
     Optuna) are checked with the command line's overrides."""
 
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs) -> None:
@@ -66,12 +64,3 @@ def values(override) -> list[str]:
         return [f"{key}={v}" for v in dict.fromkeys([numbers[0], numbers[-1]])] if numbers else []
     # a list or a glob: group options, each with its own keys
     return [f"{key}={v}" for v in override.sweep_string_iterator()]
-
-
-def one_line(e: BaseException) -> str:
-    """The message and its cause's first line (Hydra puts 'Key ... is not in struct' there), as one line."""
-    lines = [line.strip().rstrip(".:") for line in str(e).splitlines()]
-    cause = str(e.__cause__ or "").strip().splitlines()[:1]
-    if cause and cause[0] not in str(e):
-        lines += cause
-    return "; ".join(line for line in lines if line and not line.startswith(NOISE))

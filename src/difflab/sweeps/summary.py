@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from difflab.sweeps.check import one_line
+from difflab.cli import one_line
 
 # Written where the job runs: "running pid <pid> on <host>" when it starts, then "done" or "failed: <error>" (also
 # for a job that exits with a one-line error: record_job_error); a job that stopped without ending (killed, timed

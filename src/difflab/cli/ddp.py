@@ -1,4 +1,4 @@
-"""DDP inside sweeps: each rank of a job runs that job's single run, and each job starts its own ranks.
+"""DDP ranks of a train job, alone or in a sweep: each rank runs that job's single run; each job starts its own ranks.
 
 Lightning starts ranks 1..N-1 by re-running the script with the parent's command line plus `hydra.run.dir=...`
 (lightning.fabric.strategies.launchers.subprocess_script._hydra_subprocess_cmd). Under `-m` that command line is

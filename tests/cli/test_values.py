@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from difflab.sweeps.value_types import matches, type_error
+from difflab.cli.values import matches, type_error
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

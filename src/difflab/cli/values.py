@@ -1,7 +1,7 @@
 """Type checks of command-line values, before any work starts.
 
-The configs carry no schema, so a value of the wrong type (`optimizer.lr=abc`, `trainer.max_steps=1.5`) used to
-fail only where it is used, deep in an optimizer or in Lightning, with a multi-line error. Two sources stand in
+The configs carry no schema, so unchecked, a value of the wrong type (`optimizer.lr=abc`, `trainer.max_steps=1.5`)
+would fail only where it is used, deep in an optimizer or in Lightning, with a multi-line error. Two sources stand in
 for a schema, in this order:
   1. the type annotation of the parameter the key feeds: the `_target_` of the key's node (Trainer's
      `precision: Literal[...]`, a sampler's `eta: float`), where it decides;
