@@ -32,6 +32,8 @@ def check_start(start, T: int) -> int:
 
 @dataclass(frozen=True)
 class Sampler:
+    """The fields and call interface of every sampler; a family sets `solve` and `solver_options`."""
+
     steps: int | None = None
     clip_x0: bool = True  # clamp predictions of x0 to the data range [-1, 1] (False for unbounded data)
     spacing = "uniform"  # not a field here: DDPM and DDIM respace evenly in t; SpacedSampler makes it a choice

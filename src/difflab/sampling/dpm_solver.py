@@ -122,8 +122,8 @@ class DPMSolverPP(SpacedSampler):
     order: 2 (DPM-Solver++(2M)) or 3 (3M; 1 = DDIM's step from x0_hat). eta: 0 = the probability-flow ODE; 1 = the
     reverse SDE (SDE-DPM-Solver++, noise as DDPM's); between 0 and 1 less noise, above 1 more (dpmpp_step).
     eta_sigma_min: noise only on steps from Karras sigma >= this, ODE steps below (0 = SDE throughout): the noise
-    corrects the large errors of high-noise steps, while at low noise exact ODE steps do better (0.135, i.e.
-    log-SNR 2, is the best 20-NFE setting measured: BENCHMARKS.md).
+    corrects the large errors of high-noise steps, while at low noise exact ODE steps do better (BENCHMARKS.md
+    compares the settings).
     corrector: retake each step with the network's output at its end (UniPC / SA-Solver style; sample_dpmpp), at
     no extra network evaluation.
     """
