@@ -26,9 +26,8 @@ def check_compatible(net, image_shape) -> None:
         raise ConfigError(
             f"model.in_channels={net.in_channels} does not match data.channels={channels}; they must be equal"
         )
-    for attr in ("input_size", "image_size"):
-        if getattr(net, attr, None) not in (None, size):
-            raise ConfigError(f"model.{attr}={getattr(net, attr)} does not match data.image_size={size}")
+    if getattr(net, "image_size", None) not in (None, size):
+        raise ConfigError(f"model.image_size={net.image_size} does not match data.image_size={size}")
 
 
 def channels_last(setting, precision: str, device: str) -> bool:

@@ -105,7 +105,7 @@ class DiffusionModule(L.LightningModule):
         x0, y = batch
         micro, accumulate, group = self._micro_batch(batch_idx)
         # One generator per batch, keyed by its place in the run: the batches whose gradients one optimizer step
-        # accumulates each draw their own t and eps; with accumulate = 1 the key is the global step, as it was.
+        # accumulates each draw their own t and eps; with accumulate = 1 the key is the global step.
         g = keyed_generator(self.seed, self.global_step * accumulate + micro, self.global_rank, device=self.device)
         losses, t = self.losses(x0, y, g)
         self._log_losses(losses.detach(), t, first=micro == 0, last=micro == group - 1)
