@@ -77,6 +77,15 @@ def sampler_for(module: DiffusionModule, sampler=None):
     return sampler
 
 
+def pick_device(name: str) -> torch.device:
+    """The device of sample / apply's `device=`: auto = CUDA where there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} is not available here; allowed: auto, cpu")
+    return torch.device(name)
+
+
 def module_from_checkpoint(path, key: str = "ckpt", map_location="cpu", precision: str = "auto",
                            device="cpu") -> DiffusionModule:
     """Rebuild the module a checkpoint was trained with and load its (EMA) weights, for inference on `device`.

@@ -6,24 +6,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig
 
-from difflab.build import module_from_checkpoint, sampler_for
+from difflab.build import module_from_checkpoint, pick_device, sampler_for
 from difflab.callbacks.images import save_grid, to_unit
 from difflab.errors import ConfigError
 from difflab.precision import choose_precision
 from difflab.sampling.generate import check_temperature
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} is not available here; allowed: auto, cpu")
-    return torch.device(name)
-
-
 def class_labels(classes, num_classes: int | None, per_class: int) -> torch.Tensor | None:
     """Labels [len(classes) * per_class], `per_class` of each class in turn, for guidance.classes: null (no
-    labels), `all` (0..num_classes-1) or a list of labels. Ranges are checked by DiffusionModule.sample."""
+    labels), `all` (0..num_classes-1) or a list of labels. Ranges are checked by sampling.generate.check_labels."""
     if classes is None:
         return None
     if classes == "all":

@@ -13,10 +13,9 @@ from tqdm.auto import tqdm
 from difflab.apps.inputs import SPLITS, dataset_for, load_observation
 from difflab.apps.panel import panel_order, save_panel
 from difflab.apps.result import Observation, Result
-from difflab.build import instantiate, module_from_checkpoint, sampler_for
+from difflab.build import instantiate, module_from_checkpoint, pick_device, sampler_for
 from difflab.errors import ConfigError
 from difflab.precision import choose_precision
-from difflab.sample import pick_device
 from difflab.sampling.generate import check_temperature
 
 
