@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from difflab.checkpoint import load_checkpoint
-from difflab.cli import check_group_overrides
+from difflab.cli.checks import check_group_overrides
 from tests.conftest import CONF, TINY, run_in_process
 
 MYNET = {"defaults": ["unet_small", "_self_"], "base_channels": 8}  # the shipped small U-Net, narrower

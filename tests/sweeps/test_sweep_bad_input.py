@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from difflab.cli import check_group_overrides
+from difflab.cli.checks import check_group_overrides
 from tests.conftest import run_in_process
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import hydra
 
-from difflab.cli import CONFIG_DIR, check_group_overrides, reporting_errors
+from difflab.cli import CONFIG_DIR, reporting_errors
+from difflab.cli.checks import check_group_overrides
 from difflab.extras import check_extras
 
 
