@@ -85,6 +85,7 @@ def _png(path, channels, size):
     (lambda d: ["task=anomaly", "task.normal_classes=[12]"], "task.normal_classes=[12] is invalid"),
     (lambda d: ["task=invert", "task.method=edict"], "task.method='edict' is invalid; allowed: exact, ddim, both"),
     (lambda d: ["task=inpaint", "temperature=0"], "temperature=0 is invalid"),
+    (lambda d: ["task=superres", "sampler=ddim", "sampler.steps=5000"], "sampler.steps=5000 is invalid"),
 ])
 def test_bad_input_is_refused_before_sampling(trained_ckpt, tmp_path, make_args, message, monkeypatch):
     out = tmp_path / "out"
