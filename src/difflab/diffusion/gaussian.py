@@ -32,3 +32,20 @@ class GaussianDataNet(nn.Module):
         x0 = gaussian_posterior_mean(x, alpha, sigma, self.mean, self.std)
         out = self.objective.from_x0_eps(x0, eps_from_x0(x, x0, alpha, sigma), x, alpha, sigma)
         return out.to(x_t.dtype) + 0 * self._dummy
+
+
+class GaussianProcessNet(GaussianDataNet):
+    """GaussianDataNet on any process (processes.py): it reads its input as net(c_in x_t, c_noise)."""
+
+    def __init__(self, process, objective, mean: float, std: float, in_channels: int = 1):
+        super().__init__(None, objective, mean, std, in_channels)
+        self.process = process
+
+    def forward(self, x_in: torch.Tensor, c_noise: torch.Tensor, y=None) -> torch.Tensor:
+        time = self.process.time_of(c_noise.double())
+        shape = (-1,) + (1,) * (x_in.ndim - 1)
+        alpha, sigma = (v.reshape(shape) for v in self.process.alpha_sigma(time))
+        x = x_in.double() / self.process.c_in(time).reshape(shape)
+        x0 = gaussian_posterior_mean(x, alpha, sigma, self.mean, self.std)
+        out = self.objective.from_x0_eps(x0, eps_from_x0(x, x0, alpha, sigma), x, alpha, sigma)
+        return out.to(x_in.dtype) + 0 * self._dummy

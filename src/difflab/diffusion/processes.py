@@ -3,7 +3,8 @@
 Every process (these and schedules.LinearSchedule / CosineSchedule, the case of T integer levels) answers:
   alpha_sigma(t)        alpha(t), sigma(t) in float64, shaped like t
   sample_t(n, gen, dev) the training distribution of t
-  c_in(t), c_noise(t)   what the network sees: net(c_in x_t, c_noise) (Karras et al. 2022, Table 1)
+  c_in(t), c_noise(t)   what the network sees: net(c_in x_t, c_noise) (Karras et al. 2022, Table 1);
+                        time_of(c_noise) is its inverse
   grid(steps, spacing)  `steps` sampling times from the noisiest level down; samplers end on x0_hat there
   timesteps             T for a discrete schedule, None for continuous time
   variance_preserving   alpha^2 + sigma^2 = 1 at every t
@@ -58,6 +59,10 @@ class RectifiedFlow:
     name = "rectified_flow"
     timesteps = None
     variance_preserving = False
+    alpha_reaches_zero = True
+    # Sampling starts here, not at t = 1 where alpha = 0: the samplers' log-SNR and sigma/alpha stay finite, and
+    # x_t there is pure noise up to a 1e-4 share of x0 (DDPM's linear schedule ends at alpha 6e-3).
+    T_MAX = 1 - 1e-4
 
     def __post_init__(self):
         if self.t_sampling not in ("uniform", "logit_normal"):
@@ -81,14 +86,19 @@ class RectifiedFlow:
     def c_noise(self, t):
         return 1000 * t
 
+    def time_of(self, c_noise):
+        """The t whose c_noise this is."""
+        return c_noise / 1000
+
     def grid(self, steps: int, spacing: str = "uniform") -> torch.Tensor:
-        """t from 1 (pure noise) down to 1/steps for uniform spacing; karras and logsnr place the same count of
-        levels by sigma/alpha = t/(1-t) and by log-SNR, from t = 1 - 1e-3 (where both are finite)."""
+        """`steps` times: evenly in t from T_MAX down to 1/steps (Euler's grid), or placed by sigma/alpha =
+        t / (1 - t) (karras) or by log-SNR (logsnr) over EDM's range of sigma/alpha, 80 down to 0.002 (beyond
+        80 the state is noise to within 1e-4 of its variance; Karras et al. 2022)."""
         check_spacing(spacing)
         if spacing == "uniform":
-            return torch.linspace(1, 1 / steps, steps, dtype=torch.float64)
-        ratio = karras_grid(999.0, 1e-3, steps) if spacing == "karras" else \
-            torch.logspace(math.log10(999.0), -3, steps, dtype=torch.float64)
+            return torch.linspace(1, 1 / steps, steps, dtype=torch.float64).clamp(max=self.T_MAX)
+        ratio = karras_grid(80.0, 0.002, steps) if spacing == "karras" else \
+            torch.logspace(math.log10(80.0), math.log10(0.002), steps, dtype=torch.float64)
         return ratio / (1 + ratio)
 
 
@@ -108,6 +118,7 @@ class EDM:
     name = "edm"
     timesteps = None
     variance_preserving = False
+    alpha_reaches_zero = False
 
     def __post_init__(self):
         _positive(sigma_min=self.sigma_min, sigma_max=self.sigma_max, sigma_data=self.sigma_data,
@@ -131,6 +142,9 @@ class EDM:
     def c_noise(self, t):
         """EDM's c_noise = ln(sigma) / 4, times 1000 for the timestep embedding's range."""
         return 250 * t.log()
+
+    def time_of(self, c_noise):
+        return (c_noise / 250).exp()
 
     def grid(self, steps: int, spacing: str = "karras") -> torch.Tensor:
         check_spacing(spacing)

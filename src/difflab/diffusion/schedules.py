@@ -46,6 +46,7 @@ class _Levels:
     """The process interface (processes.py) of a schedule with T integer levels."""
 
     variance_preserving = True
+    alpha_reaches_zero = False
 
     def alpha_sigma(self, t: torch.Tensor):
         abar = self.alphas_cumprod.to(t.device)[t.long()]
@@ -59,6 +60,9 @@ class _Levels:
 
     def c_noise(self, t):
         return t
+
+    def time_of(self, c_noise):
+        return c_noise
 
     def grid(self, steps: int, spacing: str = "uniform") -> torch.Tensor:
         """`steps` levels evenly spread from T-1 down to 0, [steps] int64."""

@@ -57,6 +57,12 @@ class Sampler:
         start = T - 1 if start is None else check_start(start, T)
         return timestep_grid(self.spacing, min(self.steps or T, start + 1), start, alphas_cumprod)
 
+    @property
+    def grid_spacing(self) -> str | None:
+        """The spacing asked of a continuous-time process's grid (diffusion/denoiser.Levels): None = the
+        process's own (evenly in t for rectified flow, Karras' for EDM), as DDPM and DDIM respace evenly in t."""
+        return None
+
     def nfe(self, T: int) -> int:
         """Network evaluations per sample."""
         return self.steps or T
@@ -79,3 +85,7 @@ class SpacedSampler(Sampler):
     closest to the closed form for Gaussian data on both the linear and cosine schedules (tests/sampling)."""
 
     spacing: str = "logsnr"  # a plain str, not Literal: OmegaConf.structured (evaluate's report) takes no Literal
+
+    @property
+    def grid_spacing(self) -> str | None:
+        return self.spacing
