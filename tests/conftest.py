@@ -42,9 +42,12 @@ TINY = [
 ]
 
 
-def compose_train(tmp_path, *overrides, tiny=True):
+def compose_train(tmp_path, *overrides, tiny=True, tiny_schedule=True):
+    """The train config with TINY (tiny_schedule=False: without schedule.timesteps, which continuous-time
+    processes do not have) and `overrides`."""
+    tiny = [o for o in TINY if tiny_schedule or not o.startswith("schedule.")] if tiny else []
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("train", overrides=[*(TINY if tiny else []), f"paths.output_dir={tmp_path}", *overrides])
+        return compose("train", overrides=[*tiny, f"paths.output_dir={tmp_path}", *overrides])
 
 
 def run_cli(script: str, *args, timeout=300, cwd=None) -> subprocess.CompletedProcess:

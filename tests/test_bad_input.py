@@ -49,6 +49,30 @@ def test_train_rejects_bad_config(tmp_path, overrides, needles, no_fit):
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.parametrize(
+    "overrides,needles",
+    [
+        (["schedule=rectified_flow", "objective=v"], ["objective=v", "variance-preserving", "allowed there"]),
+        (["schedule=rectified_flow", "objective=epsilon"], ["objective=epsilon", "alpha = 0", "flow, x0 or edm"]),
+        (["schedule=edm", "objective=v"], ["objective=v", "schedule=edm"]),
+        (["schedule=edm", "schedule.sigma_min=100"], ["schedule.sigma_min=100", "sigma_min < sigma_max"]),
+        (["schedule=edm", "schedule.P_std=0"], ["schedule.P_std=0", "> 0"]),
+        (["schedule=rectified_flow", "schedule.t_sampling=beta"], ["schedule.t_sampling='beta'", "logit_normal"]),
+        (["schedule=rectified_flow", "schedule.std=-1"], ["schedule.std=-1", "> 0"]),
+        (["schedule=edm", "sampler=ddpm", "sampler.steps=null"], ["sampler.steps=None", "continuous-time"]),
+        (["schedule=edm", "sampler=heun", "sampler.spacing=cosine"], ["sampler.spacing='cosine'", "karras"]),
+    ],
+    ids=["rf-v", "rf-eps", "edm-v", "sigma-order", "p-std", "t-sampling", "rf-std", "steps-null", "spacing"],
+)
+def test_train_rejects_bad_continuous_time_config(tmp_path, overrides, needles, no_fit):
+    """schedule=rectified_flow / edm: pairs an objective cannot read back, parameters out of range, a sampler
+    without a number of steps."""
+    tiny = [o for o in TINY if not o.startswith("schedule.")]
+    proc = run_in_process("train", *tiny, f"hydra.run.dir={tmp_path}", *overrides)
+    assert_one_line_error(proc, *needles)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_train_command_prints_one_line_and_exits_2(tmp_path):
     """A value refused inside the job (not by the early override check): only the error line reaches stderr."""
     proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}", "schedule.timesteps=0")

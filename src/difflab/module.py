@@ -5,6 +5,7 @@ from functools import partial
 import lightning as L
 import torch
 
+from difflab.diffusion.denoiser import sampling_schedule
 from difflab.diffusion.guidance import make_denoiser
 from difflab.diffusion.loss import bucket_losses, diffusion_loss
 from difflab.errors import ConfigError
@@ -58,10 +59,12 @@ class DiffusionModule(L.LightningModule):
         if compile is not None and compile not in COMPILE_MODES:
             raise ConfigError(f"module.compile={compile} is not valid; allowed: null (eager), true, "
                               f"{', '.join(COMPILE_MODES)}")
+        objective.check(schedule)
         self.net, self.schedule, self.objective = net, schedule, objective
-        self.alphas_cumprod = schedule.alphas_cumprod
+        # a discrete schedule's table; a continuous process is read at each sampler's grid (sampling_schedule)
+        self.alphas_cumprod = schedule.alphas_cumprod if schedule.timesteps is not None else None
         self.image_shape = tuple(int(s) for s in image_shape)
-        self.sampler = sampler if sampler is not None else DDIM(steps=min(50, self.timesteps))
+        self.sampler = sampler if sampler is not None else DDIM(steps=min(50, self.timesteps or 50))
         self.optimizer = optimizer or partial(torch.optim.AdamW, lr=2e-4)
         self.lr_scheduler = lr_scheduler
         self.label_dropout = label_dropout
@@ -82,8 +85,9 @@ class DiffusionModule(L.LightningModule):
         return module_from_checkpoint(path, key="path", precision=precision, device=device)
 
     @property
-    def timesteps(self) -> int:
-        return len(self.alphas_cumprod)
+    def timesteps(self) -> int | None:
+        """T of a discrete schedule; None for a continuous-time process."""
+        return self.schedule.timesteps
 
     @property
     def num_classes(self):
@@ -93,7 +97,7 @@ class DiffusionModule(L.LightningModule):
     def losses(self, x0: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator):
         """Per-sample losses [N] and their timesteps [N] at random t and eps drawn from `generator`."""
         x0 = x0.contiguous(memory_format=self.memory_format)
-        return diffusion_loss(self.net, self.alphas_cumprod, self.objective, x0, y, generator,
+        return diffusion_loss(self.net, self.schedule, self.objective, x0, y, generator,
                               label_dropout=self.label_dropout, num_classes=self.num_classes)
 
     def on_fit_start(self):
@@ -122,7 +126,7 @@ class DiffusionModule(L.LightningModule):
         losses, t = (torch.cat(parts) for parts in zip(*self._step_losses))
         self.log("train/loss", losses.mean(), prog_bar=True, batch_size=len(losses))
         if self.loss_buckets and last and self._should_log_now():
-            buckets = bucket_losses(losses, t, self.timesteps, self.loss_buckets)
+            buckets = bucket_losses(losses, t, self.schedule, self.loss_buckets)
             self.log_dict({f"train_t/{name}": value for name, value in buckets.items()})
 
     def _micro_batch(self, batch_idx: int) -> tuple[int, int, int]:
@@ -172,12 +176,20 @@ class DiffusionModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer), "interval": "step"}}
 
     # ---- sampling -------------------------------------------------------------------------------------------
-    def denoiser(self, y: torch.Tensor | None = None, guidance_scale: float | None = None):
-        """D(x_t, t) -> (x0_hat, eps_hat) for labels y [N], guided with `guidance_scale` if given (make_denoiser)."""
-        return make_denoiser(self.net, self.alphas_cumprod, self.objective, y, guidance_scale, self.autocast_dtype)
+    def denoiser(self, y: torch.Tensor | None = None, guidance_scale: float | None = None, sampler=None):
+        """D(x_t, t) -> (x0_hat, eps_hat) for labels y [N], guided with `guidance_scale` if given (make_denoiser),
+        at the levels `sampler` (default: the module's) visits."""
+        return make_denoiser(self.net, self.sampling_schedule(sampler), self.objective, y, guidance_scale,
+                             self.autocast_dtype)
+
+    def sampling_schedule(self, sampler=None):
+        """The schedule a denoiser for `sampler` reads: alphas_cumprod [T], or a continuous process's Levels."""
+        sampler = self.sampler if sampler is None else sampler
+        return sampling_schedule(self.schedule, sampler.steps, sampler.grid_spacing)
 
     def sample(self, num_samples: int, sampler=None, **kwargs) -> torch.Tensor:
         """`num_samples` images [N x C x H x W] in [-1, 1] from this module's sampler unless given: keyword
         arguments as in difflab.sampling.generate (seed, y, guidance_scale, temperature, batch_size, ...)."""
-        return generate(self.net, self.alphas_cumprod, self.objective, self.sampler if sampler is None else sampler,
-                        self.image_shape, num_samples, autocast_dtype=self.autocast_dtype, **kwargs)
+        sampler = self.sampler if sampler is None else sampler
+        return generate(self.net, self.sampling_schedule(sampler), self.objective, sampler, self.image_shape,
+                        num_samples, autocast_dtype=self.autocast_dtype, **kwargs)

@@ -54,6 +54,29 @@ def test_every_combination_trains_and_samples(tmp_path, model, schedule, objecti
         assert x.shape == (3, 1, 8, 8) and torch.isfinite(x).all(), chosen
 
 
+CONTINUOUS = [("unet_small", "rectified_flow", None), ("dit_small", "rectified_flow", None), ("unet_small", "edm", None),
+              ("dit_small", "edm", None), ("unet_small", "rectified_flow", "x0"), ("unet_small", "edm", "flow")]
+
+
+@pytest.mark.parametrize("model,schedule,objective", CONTINUOUS)
+def test_continuous_processes_train_and_sample_with_every_sampler(tmp_path, model, schedule, objective):
+    """schedule=rectified_flow / edm train (with the objective each chooses, or the one given) and their checkpoint
+    samples with every sampler config."""
+    cfg = compose_train(tmp_path, f"model={model}", f"schedule={schedule}", "final_samples=4", "logger=none",
+                        *([f"objective={objective}"] if objective else []), tiny_schedule=False)
+    assert cfg.objective._target_.endswith({"rectified_flow": "Flow", "edm": "EDMPrecond"}[schedule]
+                                           if objective is None else {"x0": "X0", "flow": "Flow"}[objective])
+    metrics = train(cfg)
+    assert math.isfinite(metrics["train/loss"])
+    assert (tmp_path / "samples.png").is_file()
+    module = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert module.timesteps is None and module.schedule.name == schedule
+    for name in sorted(p.stem for p in (CONF / "sampler").glob("*.yaml")):
+        sampler = instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml"), steps=4)
+        x = module.sample(2, seed=0, sampler=sampler)
+        assert x.shape == (2, 1, 8, 8) and torch.isfinite(x).all(), name
+
+
 @pytest.mark.parametrize("model", with_extras([(m,) for m in MODELS]))
 def test_class_conditional_training_with_label_dropout(tmp_path, model):
     cfg = compose_train(tmp_path, f"model={model}", "model.num_classes=${data.num_classes}", "module.label_dropout=0.2",

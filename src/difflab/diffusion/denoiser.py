@@ -4,9 +4,8 @@ from dataclasses import dataclass
 
 import torch
 
-from difflab.diffusion.processes import vp_alphas_cumprod
+from difflab.diffusion.processes import check_sampling_steps, vp_alphas_cumprod
 from difflab.diffusion.schedules import alpha_sigma
-from difflab.errors import ConfigError
 from difflab.precision import autocast
 
 
@@ -25,9 +24,7 @@ class Levels:
     @classmethod
     def of(cls, process, steps, spacing: str | None = None) -> "Levels":
         """The `steps` times of process.grid(steps, spacing) (spacing None: the process's own)."""
-        if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1):
-            raise ConfigError(f"sampler.steps={steps!r} is invalid on schedule={process.name}, a continuous-time "
-                              "process; allowed: an integer >= 1 (null, every level, exists for discrete schedules)")
+        check_sampling_steps(steps, process.name)
         grid = process.grid(steps) if spacing is None else process.grid(steps, spacing)
         return cls(process, grid.flip(0))
 

@@ -26,10 +26,10 @@ class GuidedDenoiser:
     alpha ~ 0 at the noisiest steps and exactly the conditional (unconditional) denoiser at w = 1 (w = 0).
     """
 
-    def __init__(self, net, alphas_cumprod: torch.Tensor, objective, y: torch.Tensor, scale: float, null_label: int,
+    def __init__(self, net, schedule, objective, y: torch.Tensor, scale: float, null_label: int,
                  autocast_dtype: torch.dtype | None = None):
         self.scale = float(scale)
-        self.denoiser = Denoiser(net, alphas_cumprod, objective, y=torch.cat([y, torch.full_like(y, null_label)]),
+        self.denoiser = Denoiser(net, schedule, objective, y=torch.cat([y, torch.full_like(y, null_label)]),
                                  autocast_dtype=autocast_dtype)
 
     @property
@@ -48,11 +48,12 @@ class GuidedDenoiser:
         return torch.lerp(x0_u, x0_c, self.scale), torch.lerp(eps_u, eps_c, self.scale)
 
 
-def make_denoiser(net, alphas_cumprod: torch.Tensor, objective, y: torch.Tensor | None = None,
+def make_denoiser(net, schedule, objective, y: torch.Tensor | None = None,
                   guidance_scale: float | None = None, autocast_dtype: torch.dtype | None = None):
     """D(x_t, t) for labels y [N] (None = no label), guided with scale w towards y if `guidance_scale` is given
-    (w = 0 unconditional, 1 conditional); the null label is the network's `num_classes`."""
+    (w = 0 unconditional, 1 conditional); the null label is the network's `num_classes`. `schedule` as
+    Denoiser's: alphas_cumprod [T] or Levels."""
     if guidance_scale is None:
-        return Denoiser(net, alphas_cumprod, objective, y=y, autocast_dtype=autocast_dtype)
-    return GuidedDenoiser(net, alphas_cumprod, objective, y, guidance_scale, net.num_classes,
+        return Denoiser(net, schedule, objective, y=y, autocast_dtype=autocast_dtype)
+    return GuidedDenoiser(net, schedule, objective, y, guidance_scale, net.num_classes,
                           autocast_dtype=autocast_dtype)

@@ -33,10 +33,9 @@ class _Objective:
 
 
 def _check_alpha_positive(objective, process) -> None:
-    alpha, _ = process.alpha_sigma(process.grid(1))
-    if not bool((alpha > 0).all()):
+    if process.alpha_reaches_zero:
         raise ConfigError(f"objective={objective.name} cannot recover x0 where alpha = 0, which "
-                          f"schedule={process.name} reaches at its noisiest level; "
+                          f"schedule={process.name} reaches at its noisiest level (t = 1); "
                           "allowed there: objective=flow, x0 or edm")
 
 

@@ -4,7 +4,7 @@ Every process (these and schedules.LinearSchedule / CosineSchedule, the case of 
   alpha_sigma(t)        alpha(t), sigma(t) in float64, shaped like t
   sample_t(n, gen, dev) the training distribution of t
   c_in(t), c_noise(t)   what the network sees: net(c_in x_t, c_noise) (Karras et al. 2022, Table 1);
-                        time_of(c_noise) is its inverse
+                        time_of(c_noise) is its inverse; fraction(t) in [0, 1] places t from least to most noise
   grid(steps, spacing)  `steps` sampling times from the noisiest level down; samplers end on x0_hat there
   timesteps             T for a discrete schedule, None for continuous time
   variance_preserving   alpha^2 + sigma^2 = 1 at every t
@@ -39,6 +39,13 @@ def karras_grid(sigma_max: float, sigma_min: float, steps: int, rho: float = 7.0
 def check_spacing(spacing: str) -> None:
     if spacing not in SPACINGS:
         raise ConfigError(f"sampler.spacing={spacing!r} is invalid; allowed: {', '.join(SPACINGS)}")
+
+
+def check_sampling_steps(steps, schedule_name: str = "a continuous-time process") -> None:
+    """A continuous process has no "every level": its sampler needs a number of steps."""
+    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1):
+        raise ConfigError(f"sampler.steps={steps!r} is invalid on schedule={schedule_name}, a continuous-time "
+                          "process; allowed: an integer >= 1 (null, every level, exists for discrete schedules)")
 
 
 def _positive(**values) -> None:
@@ -89,6 +96,10 @@ class RectifiedFlow:
     def time_of(self, c_noise):
         """The t whose c_noise this is."""
         return c_noise / 1000
+
+    def fraction(self, t):
+        """Where t lies from the least (0) to the most (1) noise: the training loss's buckets."""
+        return t
 
     def grid(self, steps: int, spacing: str = "uniform") -> torch.Tensor:
         """`steps` times: evenly in t from T_MAX down to 1/steps (Euler's grid), or placed by sigma/alpha =
@@ -145,6 +156,10 @@ class EDM:
 
     def time_of(self, c_noise):
         return (c_noise / 250).exp()
+
+    def fraction(self, t):
+        low, high = math.log(self.sigma_min), math.log(self.sigma_max)
+        return ((t.log() - low) / (high - low)).clamp(0, 1)
 
     def grid(self, steps: int, spacing: str = "karras") -> torch.Tensor:
         check_spacing(spacing)

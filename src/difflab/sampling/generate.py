@@ -46,7 +46,7 @@ def check_labels(y: torch.Tensor | None, num_samples: int, guidance_scale: float
 @torch.no_grad()
 def generate(
     net,
-    alphas_cumprod: torch.Tensor,
+    schedule,
     objective,
     sampler,
     image_shape,
@@ -63,6 +63,8 @@ def generate(
     autocast_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Draw `num_samples` images [num_samples x C x H x W] (float32, data scale [-1, 1]) with `sampler`.
+
+    `schedule` is what the Denoiser reads: alphas_cumprod [T], or Levels (module.sampling_schedule(sampler)).
 
     With a seed, sample i depends only on (seed, start_index + i). temperature tau > 0 scales the initial
     noise and every noise injection: tau < 1 gives more typical, less diverse samples. y [num_samples]
@@ -83,7 +85,7 @@ def generate(
         for lo in range(0, num_samples, batch_size):
             n = min(batch_size, num_samples - lo)
             labels = None if y is None else y[lo : lo + n].to(device)
-            denoiser = make_denoiser(net, alphas_cumprod, objective, labels, guidance_scale, autocast_dtype)
+            denoiser = make_denoiser(net, schedule, objective, labels, guidance_scale, autocast_dtype)
             noise = make_noise(n, seed, start_index + lo, device)
             chunks.append(sampler(denoiser, noise, image_shape, temperature, callback, progress).float())
     finally:
