@@ -34,7 +34,7 @@ def unet_keys() -> list[str]:
 
 
 class DiffusersUNet(nn.Module):
-    """UNet2DModel: x [N x C x H x W], t [N] int64, y [N] int64 or None -> [N x out_channels x H x W].
+    """UNet2DModel: x [N x C x H x W], t [N] noise level (int or float), y [N] int64 or None -> [N x out_channels x H x W].
 
     `unet` holds UNet2DModel's own keyword arguments (block_out_channels, layers_per_block, down_block_types, ...).
     With num_classes, the label table has num_classes + 1 rows: row num_classes is the null class that y=None and

@@ -107,7 +107,7 @@ def _check(image_size, in_channels, patch_size, hidden_size, depth, num_heads, m
 
 
 class DiT(nn.Module):
-    """DiT: x [N x C x H x W] (H = W = image_size), t [N] int64, y [N] int64 or None -> [N x C x H x W]."""
+    """DiT: x [N x C x H x W] (H = W = image_size), t [N] noise level (int or float), y [N] int64 or None -> [N x C x H x W]."""
 
     def __init__(self, image_size: int, in_channels: int, *, patch_size: int = 2,
                  hidden_size: int = 384, depth: int = 12, num_heads: int = 6,

@@ -1,7 +1,8 @@
 """Conditioning embeddings shared by the denoiser networks: timestep and class label.
 
-The networks only see integer timesteps and integer labels; what a timestep means (noise level,
-schedule) is the diffusion code's business. Classifier-free guidance (Ho & Salimans 2022,
+The networks see a noise-level input t and integer labels; what t means is the diffusion code's business: the
+integer level of a discrete schedule (0..T-1) or a continuous process's c_noise, in about the same range
+(diffusion/processes.py). Classifier-free guidance (Ho & Salimans 2022,
 https://arxiv.org/abs/2207.12598) needs a "no label" input: it is the extra index `num_classes`.
 Dropping labels to that index during training is the caller's job, not the network's.
 """
@@ -32,7 +33,7 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0)
 class TimestepEmbedding(nn.Module):
     """Sinusoidal features followed by a two-layer MLP (Ho et al. 2020; Peebles & Xie 2023).
 
-    t: [N] int64 timesteps -> [N x dim].
+    t: [N] noise levels, integer or float -> [N x dim].
     """
 
     def __init__(self, dim: int, freq_dim: int = 256):

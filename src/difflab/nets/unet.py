@@ -129,7 +129,7 @@ def _check(image_size, in_channels, base_channels, channel_mult, num_res_blocks,
 
 
 class UNet(nn.Module):
-    """DDPM/ADM U-Net: x [N x C x H x W], t [N] int64, y [N] int64 or None -> [N x out_channels x H x W].
+    """DDPM/ADM U-Net: x [N x C x H x W], t [N] noise level (int or float), y [N] int64 or None -> [N x out_channels x H x W].
 
     attention_resolutions are in pixels: attention runs at every level whose feature map is that
     many pixels wide (given image_size), plus always in the middle block. Entries that match no
