@@ -176,11 +176,12 @@ class DiffusionModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer), "interval": "step"}}
 
     # ---- sampling -------------------------------------------------------------------------------------------
-    def denoiser(self, y: torch.Tensor | None = None, guidance_scale: float | None = None, sampler=None):
+    def denoiser(self, y: torch.Tensor | None = None, guidance_scale: float | None = None, sampler=None,
+                 schedule=None):
         """D(x_t, t) -> (x0_hat, eps_hat) for labels y [N], guided with `guidance_scale` if given (make_denoiser),
-        at the levels `sampler` (default: the module's) visits."""
-        return make_denoiser(self.net, self.sampling_schedule(sampler), self.objective, y, guidance_scale,
-                             self.autocast_dtype)
+        at the levels `sampler` (default: the module's) visits, or over `schedule` (alphas_cumprod or Levels)."""
+        schedule = self.sampling_schedule(sampler) if schedule is None else schedule
+        return make_denoiser(self.net, schedule, self.objective, y, guidance_scale, self.autocast_dtype)
 
     def sampling_schedule(self, sampler=None):
         """The schedule a denoiser for `sampler` reads: alphas_cumprod [T], or a continuous process's Levels."""
