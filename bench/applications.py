@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from difflab.apply import apply
+from difflab.apps.apply import apply
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

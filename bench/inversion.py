@@ -34,7 +34,7 @@ def psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 def test_images(module, num: int) -> torch.Tensor:
-    datamodule = instantiate(OmegaConf.create(module.config.data))
+    datamodule = instantiate(OmegaConf.create(module.hparams.run_config["data"]))
     datamodule.setup("test")
     return torch.stack([datamodule.test_set[i][0] for i in range(num)])
 
@@ -90,7 +90,7 @@ def main():
     with torch.inference_mode():
         rows = [run(module.denoiser(), x, steps, start, args.out)
                 for start in args.start or [module.timesteps - 1] for steps in args.steps]
-    table = (f"{args.num} test images of {module.config.data.name}, {args.ckpt}, device {args.device}, "
+    table = (f"{args.num} test images of {module.hparams.run_config['data']['name']}, {args.ckpt}, device {args.device}, "
              f"schedule {type(module.schedule).__name__}\n\n" + markdown(rows))
     (args.out / "inversion.md").write_text(table + "\n")
     print(table)

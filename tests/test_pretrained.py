@@ -48,7 +48,7 @@ def test_export_round_trip_gives_identical_samples(trained, tmp_path):
 
 
 def test_apply_and_evaluate_take_an_export(trained, tmp_path):
-    """They read the data's config from the module (module.config.data), which the export's difflab.json holds."""
+    """They read the data's config from the module (hparams.run_config["data"]), which the export's difflab.json holds."""
     _, trained = trained
     assert export(trained, tmp_path / "exp").returncode == 0
     done = run_in_process("apply", "task=denoise", f"ckpt={tmp_path / 'exp'}", "num_images=2",
