@@ -114,6 +114,16 @@ def compose_tiny(tmp_path):
 
 
 @pytest.fixture(scope="session")
+def flow_ckpt(tmp_path_factory):
+    """A checkpoint from a 3-step tiny run of schedule=rectified_flow (objective flow)."""
+    from difflab.train import train
+
+    out = tmp_path_factory.mktemp("trained_flow")
+    train(compose_train(out, "logger=none", "schedule=rectified_flow", tiny_schedule=False))
+    return out / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
 def trained_ckpt(tmp_path_factory):
     """A checkpoint from a 3-step tiny run, shared by tests that only need a valid file."""
     from difflab.train import train

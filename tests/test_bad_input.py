@@ -59,14 +59,13 @@ def test_train_rejects_bad_config(tmp_path, overrides, needles, no_fit):
         (["schedule=edm", "schedule.P_std=0"], ["schedule.P_std=0", "> 0"]),
         (["schedule=rectified_flow", "schedule.t_sampling=beta"], ["schedule.t_sampling='beta'", "logit_normal"]),
         (["schedule=rectified_flow", "schedule.std=-1"], ["schedule.std=-1", "> 0"]),
-        (["schedule=edm", "sampler=ddpm", "sampler.steps=null"], ["sampler.steps=None", "continuous-time"]),
         (["schedule=edm", "sampler=heun", "sampler.spacing=cosine"], ["sampler.spacing='cosine'", "karras"]),
     ],
-    ids=["rf-v", "rf-eps", "edm-v", "sigma-order", "p-std", "t-sampling", "rf-std", "steps-null", "spacing"],
+    ids=["rf-v", "rf-eps", "edm-v", "sigma-order", "p-std", "t-sampling", "rf-std", "spacing"],
 )
 def test_train_rejects_bad_continuous_time_config(tmp_path, overrides, needles, no_fit):
-    """schedule=rectified_flow / edm: pairs an objective cannot read back, parameters out of range, a sampler
-    without a number of steps."""
+    """schedule=rectified_flow / edm: pairs an objective cannot read back, parameters out of range, a spacing
+    that does not exist."""
     tiny = [o for o in TINY if not o.startswith("schedule.")]
     proc = run_in_process("train", *tiny, f"hydra.run.dir={tmp_path}", *overrides)
     assert_one_line_error(proc, *needles)

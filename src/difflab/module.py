@@ -5,7 +5,7 @@ from functools import partial
 import lightning as L
 import torch
 
-from difflab.diffusion.denoiser import sampling_schedule
+from difflab.diffusion.denoiser import level_table, sampling_schedule
 from difflab.diffusion.guidance import make_denoiser
 from difflab.diffusion.loss import bucket_losses, diffusion_loss
 from difflab.errors import ConfigError
@@ -61,10 +61,11 @@ class DiffusionModule(L.LightningModule):
                               f"{', '.join(COMPILE_MODES)}")
         objective.check(schedule)
         self.net, self.schedule, self.objective = net, schedule, objective
-        # a discrete schedule's table; a continuous process is read at each sampler's grid (sampling_schedule)
-        self.alphas_cumprod = schedule.alphas_cumprod if schedule.timesteps is not None else None
+        # the levels applications and bits/dim index; generation reads a continuous process at its sampler's grid
+        self.levels = level_table(schedule)
+        self.alphas_cumprod = self.levels if schedule.timesteps is not None else self.levels.alphas_cumprod
         self.image_shape = tuple(int(s) for s in image_shape)
-        self.sampler = sampler if sampler is not None else DDIM(steps=min(50, self.timesteps or 50))
+        self.sampler = sampler if sampler is not None else DDIM(steps=min(50, self.timesteps))
         self.optimizer = optimizer or partial(torch.optim.AdamW, lr=2e-4)
         self.lr_scheduler = lr_scheduler
         self.label_dropout = label_dropout
@@ -85,9 +86,9 @@ class DiffusionModule(L.LightningModule):
         return module_from_checkpoint(path, key="path", precision=precision, device=device)
 
     @property
-    def timesteps(self) -> int | None:
-        """T of a discrete schedule; None for a continuous-time process."""
-        return self.schedule.timesteps
+    def timesteps(self) -> int:
+        """T of a discrete schedule; a continuous process's level_table has LEVELS levels."""
+        return len(self.alphas_cumprod)
 
     @property
     def num_classes(self):
@@ -179,8 +180,10 @@ class DiffusionModule(L.LightningModule):
     def denoiser(self, y: torch.Tensor | None = None, guidance_scale: float | None = None, sampler=None,
                  schedule=None):
         """D(x_t, t) -> (x0_hat, eps_hat) for labels y [N], guided with `guidance_scale` if given (make_denoiser),
-        at the levels `sampler` (default: the module's) visits, or over `schedule` (alphas_cumprod or Levels)."""
-        schedule = self.sampling_schedule(sampler) if schedule is None else schedule
+        over `schedule` (alphas_cumprod or Levels), else at the levels `sampler` visits, else over the module's
+        level table (module.timesteps levels, which applications index)."""
+        if schedule is None:
+            schedule = self.levels if sampler is None else self.sampling_schedule(sampler)
         return make_denoiser(self.net, schedule, self.objective, y, guidance_scale, self.autocast_dtype)
 
     def sampling_schedule(self, sampler=None):

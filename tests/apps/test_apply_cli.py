@@ -1,6 +1,7 @@
 """src/apply.py end to end on a tiny trained checkpoint (digits 8x8), and its refusals of bad input."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -50,6 +51,20 @@ def test_each_task_writes_a_panel_and_metrics(trained_ckpt, tmp_path, task):
         assert metrics["psnr_exact"] >= metrics["psnr_ddim"] - 1e-3 and {"code_std_exact", "code_mean_ddim"} <= set(metrics)
     if task == "anomaly":
         assert 0 <= metrics["auroc_reconstruction"] <= 1 and (out / "anomaly.png").is_file()
+
+
+@pytest.mark.parametrize("task", list(FAST))
+def test_each_task_runs_on_a_continuous_time_process(flow_ckpt, tmp_path, task):
+    """On rectified flow every task indexes the process's level table (1000 levels evenly in log-SNR)."""
+    out = tmp_path / task
+    apply(compose_apply(f"task={task}", f"ckpt={flow_ckpt}", "num_images=4", "batch_size=4",
+                        f"paths.output_dir={out}", *FAST[task]))
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics and all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)), metrics
+    if task == "inpaint":
+        assert metrics["known_max_abs_change"] == 0.0
+    if task == "superres":
+        assert metrics["consistency_mae"] < 0.02
 
 
 def test_degraded_inputs_from_files(trained_ckpt, tmp_path):

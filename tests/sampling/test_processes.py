@@ -7,12 +7,11 @@ Carlo error of 4096 pixels)."""
 import pytest
 import torch
 
-from difflab.diffusion.denoiser import Denoiser, Levels, sampling_schedule
+from difflab.diffusion.denoiser import LEVELS, Denoiser, Levels, sampling_schedule
 from difflab.diffusion.gaussian import GaussianProcessNet
 from difflab.diffusion.objectives import EDMPrecond, Epsilon, Flow, X0
 from difflab.diffusion.processes import EDM, RectifiedFlow
 from difflab.diffusion.schedules import CosineSchedule
-from difflab.errors import ConfigError
 from difflab.sampling import DDIM, DDPM, DPMSolverPP, Heun
 from difflab.sampling.noise import make_noise
 
@@ -107,6 +106,7 @@ def test_discrete_schedules_keep_their_table():
     torch.testing.assert_close(sampling_schedule(schedule, 50), schedule.alphas_cumprod)
 
 
-def test_continuous_process_needs_a_number_of_steps():
-    with pytest.raises(ConfigError, match=r"sampler.steps=None is invalid on schedule=edm, a continuous-time process"):
-        sampling_schedule(EDM(), None)
+def test_a_sampler_of_every_level_reads_a_continuous_process_at_LEVELS_times():
+    """steps=null (DDPM's default: every level) on a continuous process is LEVELS levels of its own grid."""
+    assert len(sampling_schedule(EDM(), None).times) == LEVELS
+    torch.testing.assert_close(sampling_schedule(EDM(), None).times.flip(0), EDM().grid(LEVELS))

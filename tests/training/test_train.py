@@ -13,6 +13,7 @@ from omegaconf import OmegaConf, open_dict
 from difflab.build import instantiate, module_from_checkpoint
 from difflab.callbacks.ema import ema_decay
 from difflab.checkpoint import load_checkpoint
+from difflab.diffusion.denoiser import LEVELS
 from difflab.errors import ConfigError
 from difflab.train import train
 from tests.conftest import CONF, compose_train
@@ -70,7 +71,7 @@ def test_continuous_processes_train_and_sample_with_every_sampler(tmp_path, mode
     assert math.isfinite(metrics["train/loss"])
     assert (tmp_path / "samples.png").is_file()
     module = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
-    assert module.timesteps is None and module.schedule.name == schedule
+    assert module.schedule.timesteps is None and module.timesteps == LEVELS and module.schedule.name == schedule
     for name in sorted(p.stem for p in (CONF / "sampler").glob("*.yaml")):
         sampler = instantiate(OmegaConf.load(CONF / "sampler" / f"{name}.yaml"), steps=4)
         x = module.sample(2, seed=0, sampler=sampler)

@@ -4,14 +4,17 @@ from dataclasses import dataclass
 
 import torch
 
-from difflab.diffusion.processes import check_sampling_steps, vp_alphas_cumprod
+from difflab.diffusion.processes import vp_alphas_cumprod
 from difflab.diffusion.schedules import alpha_sigma
 from difflab.precision import autocast
 
 
+LEVELS = 1000  # a continuous process read as a table: as many levels as the DDPM schedules have
+
+
 @dataclass(frozen=True)
 class Levels:
-    """A continuous-time process read at the K times a sampler visits, as a discrete schedule of K levels.
+    """A continuous-time process read at K times, as a discrete schedule of K levels.
 
     Level i (0 = the least noisy) is time `times[i]`; its alphas_cumprod is the variance-preserving abar with the
     same signal-to-noise ratio (processes.vp_alphas_cumprod). Every sampler and application is written over
@@ -22,9 +25,9 @@ class Levels:
     times: torch.Tensor  # [K] float64, noise increasing with the index
 
     @classmethod
-    def of(cls, process, steps, spacing: str | None = None) -> "Levels":
-        """The `steps` times of process.grid(steps, spacing) (spacing None: the process's own)."""
-        check_sampling_steps(steps, process.name)
+    def of(cls, process, steps: int | None = None, spacing: str | None = None) -> "Levels":
+        """The times of process.grid(steps, spacing): steps None = LEVELS, spacing None = the process's own."""
+        steps = LEVELS if steps is None else steps
         grid = process.grid(steps) if spacing is None else process.grid(steps, spacing)
         return cls(process, grid.flip(0))
 
@@ -33,9 +36,17 @@ class Levels:
         return vp_alphas_cumprod(*self.process.alpha_sigma(self.times))
 
 
+def level_table(process):
+    """The levels everything but a sampler's own grid indexes (applications, bits/dim, start timesteps): a discrete
+    schedule's alphas_cumprod [T], or a continuous process's LEVELS levels evenly in log-SNR."""
+    if process.timesteps is not None:
+        return process.alphas_cumprod
+    return Levels.of(process, LEVELS, "logsnr")
+
+
 def sampling_schedule(process, steps=None, spacing: str | None = None):
-    """What a Denoiser reads `process` through: a discrete schedule's alphas_cumprod [T], or a continuous
-    process's Levels at the `steps` times of its grid (spacing None: the process's own)."""
+    """What a Denoiser reads `process` through for a sampler of `steps` and `spacing`: a discrete schedule's
+    alphas_cumprod [T], or a continuous process's Levels at the sampler's own grid (spacing None: the process's)."""
     if process.timesteps is not None:
         return process.alphas_cumprod
     return Levels.of(process, steps, spacing)

@@ -12,8 +12,8 @@ the step DDPM samples, x0_hat unclipped. The decoder is N(x0_hat(x_0, 0), beta_0
 of width 2/255 centred on x = 2k/255 - 1, the edge bins extended to -inf / +inf (Ho et al. 2020, eq. 13).
 Terms are nats summed over an image's D dimensions; bits/dim = L / (D ln 2).
 
-A continuous-time process (rectified flow, EDM) is bounded as the chain of its LEVELS levels evenly spaced in
-log-SNR from sigma/alpha = 80 to 0.002 (likelihood_schedule): the bound of that discretisation, as Kingma et al.
+A continuous-time process (rectified flow, EDM) is bounded as the chain of its level table (denoiser.level_table:
+1000 levels evenly in log-SNR from sigma/alpha = 80 to 0.002): the bound of that discretisation, as Kingma et al.
 2021 compute a discrete-time bound for a continuous model; more levels tighten it.
 """
 
@@ -24,18 +24,11 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
-from difflab.diffusion.denoiser import sampling_schedule
 from difflab.diffusion.forward import diffuse
 from difflab.diffusion.schedules import alpha_sigma, betas_from_alphas_cumprod
 from difflab.errors import ConfigError
 
 BIN_HALF_WIDTH = 1.0 / 255  # 8-bit levels 2k/255 - 1 lie 2/255 apart
-LEVELS = 1000  # of a continuous process, as many as the DDPM schedules have
-
-
-def likelihood_schedule(process):
-    """The table the bound runs over: a discrete schedule's alphas_cumprod [T], or a continuous process's Levels."""
-    return sampling_schedule(process, LEVELS, "logsnr")
 
 
 def to_8bit_grid(x: torch.Tensor) -> torch.Tensor:

@@ -41,13 +41,6 @@ def check_spacing(spacing: str) -> None:
         raise ConfigError(f"sampler.spacing={spacing!r} is invalid; allowed: {', '.join(SPACINGS)}")
 
 
-def check_sampling_steps(steps, schedule_name: str = "a continuous-time process") -> None:
-    """A continuous process has no "every level": its sampler needs a number of steps."""
-    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1):
-        raise ConfigError(f"sampler.steps={steps!r} is invalid on schedule={schedule_name}, a continuous-time "
-                          "process; allowed: an integer >= 1 (null, every level, exists for discrete schedules)")
-
-
 def _positive(**values) -> None:
     for key, value in values.items():
         if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):

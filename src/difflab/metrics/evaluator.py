@@ -123,13 +123,12 @@ class Evaluator(nn.Module):
 
     @torch.no_grad()
     def update_nll(self, module, images: torch.Tensor, generator: torch.Generator, progress: bool = False) -> None:
-        from difflab.diffusion.likelihood import bits_per_dim, likelihood_schedule, to_8bit_grid
+        from difflab.diffusion.likelihood import bits_per_dim, to_8bit_grid
 
         if self.nll is not None and len(images):
             cfg = self.nll_config
             images = to_8bit_grid(images)
-            denoiser = module.denoiser(schedule=likelihood_schedule(module.schedule))
-            bpd = bits_per_dim(denoiser, images.to(module.device), generator=generator,
+            bpd = bits_per_dim(module.denoiser(), images.to(module.device), generator=generator,
                                timesteps=cfg.timesteps, variance=cfg.variance, progress=progress)
             self.nll.update(bpd)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import torch
 
-from difflab.diffusion.processes import check_sampling_steps
 from difflab.errors import ConfigError
 from difflab.sampling.grids import SPACING_NAMES, timestep_grid
 
@@ -44,11 +43,9 @@ class Sampler:
         if self.spacing not in SPACING_NAMES:
             raise ConfigError(f"sampler.spacing={self.spacing!r} is invalid; allowed: {', '.join(SPACING_NAMES)}")
 
-    def check(self, timesteps: int | None) -> None:
-        """Raise ConfigError unless 1 <= steps <= T (timesteps None, a continuous process: unless steps is set)."""
-        if timesteps is None:
-            check_sampling_steps(self.steps)
-        elif self.steps is not None and self.steps > timesteps:
+    def check(self, timesteps: int) -> None:
+        """Raise ConfigError unless 1 <= steps <= T."""
+        if self.steps is not None and self.steps > timesteps:
             raise ConfigError(
                 f"sampler.steps={self.steps} is invalid; allowed: an integer from 1 to schedule.timesteps={timesteps}"
             )
