@@ -11,6 +11,7 @@ import torch
 
 from difflab.build import module_from_checkpoint
 from difflab.diffusion.objectives import Epsilon, Score
+from difflab.diffusion.processes import EDM
 from difflab.diffusion.schedules import CosineSchedule, LinearSchedule
 from difflab.errors import ConfigError
 from difflab.export import beta_settings, scheduler_config
@@ -133,8 +134,11 @@ def test_what_diffusers_cannot_express_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("module, message", [
-    (SimpleNamespace(objective=Score(), num_classes=None), "objective=score cannot be exported"),
-    (SimpleNamespace(objective=Epsilon(), num_classes=10), "a class-conditional model .* cannot be exported"),
+    (SimpleNamespace(objective=Score(), num_classes=None, schedule=CosineSchedule()), "objective=score cannot be exported"),
+    (SimpleNamespace(objective=Epsilon(), num_classes=10, schedule=CosineSchedule()),
+     "a class-conditional model .* cannot be exported"),
+    (SimpleNamespace(objective=Epsilon(), num_classes=None, schedule=EDM()),
+     "schedule=edm is a continuous-time process, which diffusers' DDPMScheduler cannot express"),
 ])
 def test_scheduler_config_refuses(module, message):
     with pytest.raises(ConfigError, match=message):

@@ -43,6 +43,10 @@ def beta_settings(schedule) -> dict:
 
 def scheduler_config(module) -> dict:
     """DDPMScheduler's arguments for the module's schedule, objective and sampler (see the module docstring)."""
+    if module.schedule.timesteps is None:
+        raise ConfigError(f"schedule={module.schedule.name} is a continuous-time process, which diffusers' "
+                          "DDPMScheduler cannot express; allowed: schedule=linear or cosine (difflab's own folder "
+                          "format, written for model=unet or dit, holds every process)")
     prediction_type = PREDICTION_TYPES.get(type(module.objective))
     if prediction_type is None:
         raise ConfigError(f"objective={module.objective.name} cannot be exported to diffusers, whose schedulers take "
