@@ -7,28 +7,21 @@ import torch
 
 from difflab.diffusion.denoiser import level_table, sampling_schedule
 from difflab.diffusion.guidance import make_denoiser
-from difflab.diffusion.loss import bucket_losses, diffusion_loss
+from difflab.diffusion.loss import StepLosses, diffusion_loss
 from difflab.errors import ConfigError
-from difflab.precision import autocast_dtype
+from difflab.precision import autocast_dtype, clip_unscaled
 from difflab.sampling import DDIM
 from difflab.sampling.generate import generate
 from difflab.sampling.noise import keyed_generator
+from difflab.trainer import is_log_step, micro_batch
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class DiffusionModule(L.LightningModule):
-    """Wraps a network `net(x_t, t, y=None)`, a schedule (with `alphas_cumprod` [T] float64) and an objective.
-
-    `optimizer` and `lr_scheduler` are partials (Hydra `_partial_: true`) applied to the parameters / optimizer.
-    `label_dropout` replaces labels by the null class with that probability (classifier-free guidance training,
-    Ho & Salimans 2022). `loss_buckets` > 0 also logs the loss per range of timesteps. Training noise and
-    timesteps come from a generator seeded by (seed, batch, rank), batch = step x accumulate_grad_batches + the
-    batch's index within the step, so a resumed run draws exactly what an uninterrupted one would.
-
-    Speed: `precision` (resolved, e.g. 'bf16-mixed') is what sampling computes the network in (training's autocast
-    is the Trainer's, with the same value); `channels_last` stores convolution weights and inputs NHWC;
-    `compile` is a torch.compile mode for the training network (null = eager).
+    """Trains a network `net(x_t, t, y=None)` with diffusion_loss over a schedule and an objective, and samples
+    from it (sampling.generate). `optimizer` / `lr_scheduler` are partials (Hydra `_partial_: true`); `precision`
+    (resolved, e.g. 'bf16-mixed') is what sampling computes the network in (training's autocast is the Trainer's).
     """
 
     def __init__(
@@ -75,7 +68,7 @@ class DiffusionModule(L.LightningModule):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self.compile_mode = compile
-        self._step_losses: list[tuple[torch.Tensor, torch.Tensor]] = []  # this optimizer step's batches
+        self._step_losses = StepLosses(schedule, loss_buckets)
 
     @classmethod
     def from_pretrained(cls, path, precision: str = "auto", device="cpu") -> "DiffusionModule":
@@ -108,61 +101,29 @@ class DiffusionModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x0, y = batch
-        micro, accumulate, group = self._micro_batch(batch_idx)
+        micro, accumulate, group = micro_batch(self._trainer, batch_idx)
         # One generator per batch, keyed by its place in the run: the batches whose gradients one optimizer step
         # accumulates each draw their own t and eps; with accumulate = 1 the key is the global step.
         g = keyed_generator(self.seed, self.global_step * accumulate + micro, self.global_rank, device=self.device)
         losses, t = self.losses(x0, y, g)
-        self._log_losses(losses.detach(), t, first=micro == 0, last=micro == group - 1)
+        step_losses = self._step_losses.add(losses.detach(), t, first=micro == 0)
+        self.log("train/loss", step_losses.mean(), prog_bar=True, batch_size=len(step_losses))
+        if self.loss_buckets and micro == group - 1 and is_log_step(self._trainer, self.global_step):
+            self.log_dict({f"train_t/{name}": value for name, value in self._step_losses.bucketed().items()})
         # Lightning divides every batch's loss by `accumulate`; an epoch's last step may hold fewer batches, whose
         # losses must still be averaged, not under-weighted.
         return losses.mean() * (accumulate / group) if group < accumulate else losses.mean()
 
-    def _log_losses(self, losses: torch.Tensor, t: torch.Tensor, first: bool, last: bool) -> None:
-        """Log train/loss (and the bucket losses) of the optimizer step's batches so far: loggers get the last value
-        logged in a step, which is then the mean over all of its batches, not the last batch's."""
-        if first:
-            self._step_losses = []
-        self._step_losses.append((losses, t))
-        losses, t = (torch.cat(parts) for parts in zip(*self._step_losses))
-        self.log("train/loss", losses.mean(), prog_bar=True, batch_size=len(losses))
-        if self.loss_buckets and last and self._should_log_now():
-            buckets = bucket_losses(losses, t, self.schedule, self.loss_buckets)
-            self.log_dict({f"train_t/{name}": value for name, value in buckets.items()})
-
-    def _micro_batch(self, batch_idx: int) -> tuple[int, int, int]:
-        """(index of this batch within its optimizer step, trainer.accumulate_grad_batches, batches in the step).
-
-        Lightning starts a step at each multiple of accumulate_grad_batches within the epoch (batch_idx counts
-        from the epoch's start, also after a mid-epoch resume) and steps early at the epoch's last batch."""
-        trainer = self._trainer
-        if trainer is None:
-            return 0, 1, 1
-        accumulate = trainer.accumulate_grad_batches
-        micro = batch_idx % accumulate
-        return micro, accumulate, int(min(accumulate, trainer.num_training_batches - (batch_idx - micro)))
-
-    def _should_log_now(self) -> bool:
-        trainer = self._trainer
-        return trainer is not None and (self.global_step + 1) % max(1, trainer.log_every_n_steps) == 0
-
     def on_before_optimizer_step(self, optimizer):
-        if self._should_log_now():
+        if is_log_step(self._trainer, self.global_step):
             grads = [p.grad for p in self.parameters() if p.grad is not None]
             if grads:  # before clipping: the norm the optimiser was handed
                 self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads, foreach=True))
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        # Lightning's mixed-precision plugin refuses to clip for an optimizer that unscales internally (fused
-        # AdamW), for float16's loss scaler; bf16 has no scaler, so its gradients are the true ones to clip.
-        if gradient_clip_val and str(self.trainer.precision).startswith("bf16") and \
-                getattr(optimizer, "_step_supports_amp_scaling", False):
-            if gradient_clip_algorithm == "value":
-                torch.nn.utils.clip_grad_value_(self.parameters(), gradient_clip_val)
-            else:
-                torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val, foreach=True)
-            return
-        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        if not clip_unscaled(self.parameters(), optimizer, self.trainer.precision, gradient_clip_val,
+                             gradient_clip_algorithm):
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def validation_step(self, batch, batch_idx):
         x0, y = batch

@@ -103,3 +103,17 @@ def autocast(device: torch.device | str, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def clip_unscaled(parameters, optimizer, precision, value: float, algorithm: str | None) -> bool:
+    """Clip gradients to `value` (by 'value', else by norm) where Lightning would refuse to, and say whether it did.
+
+    Lightning's mixed-precision plugin refuses to clip for an optimizer that unscales internally (fused AdamW), for
+    float16's loss scaler; bf16 has no scaler, so its gradients are the true ones to clip."""
+    if not (value and str(precision).startswith("bf16") and getattr(optimizer, "_step_supports_amp_scaling", False)):
+        return False
+    if algorithm == "value":
+        torch.nn.utils.clip_grad_value_(parameters, value)
+    else:
+        torch.nn.utils.clip_grad_norm_(parameters, value, foreach=True)
+    return True

@@ -26,3 +26,21 @@ class Trainer(L.Trainer):
         else:  # train() has said it already; the device checks still hold
             precision = resolve_precision(precision, accelerator)[0]
         super().__init__(*args, precision=precision, accumulate_grad_batches=accumulate_grad_batches, **kwargs)
+
+
+def micro_batch(trainer: L.Trainer | None, batch_idx: int) -> tuple[int, int, int]:
+    """(index of this batch within its optimizer step, trainer.accumulate_grad_batches, batches in the step); no
+    trainer: (0, 1, 1).
+
+    Lightning starts a step at each multiple of accumulate_grad_batches within the epoch (batch_idx counts from the
+    epoch's start, also after a mid-epoch resume) and steps early at the epoch's last batch."""
+    if trainer is None:
+        return 0, 1, 1
+    accumulate = trainer.accumulate_grad_batches
+    micro = batch_idx % accumulate
+    return micro, accumulate, int(min(accumulate, trainer.num_training_batches - (batch_idx - micro)))
+
+
+def is_log_step(trainer: L.Trainer | None, global_step: int) -> bool:
+    """Whether optimizer step `global_step` (0-based) is one the trainer logs at (every log_every_n_steps)."""
+    return trainer is not None and (global_step + 1) % max(1, trainer.log_every_n_steps) == 0

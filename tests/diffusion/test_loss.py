@@ -5,7 +5,7 @@ import torch
 
 from difflab.diffusion import Epsilon, LinearSchedule
 from difflab.diffusion.gaussian import GaussianProcessNet
-from difflab.diffusion.loss import bucket_losses, diffusion_loss
+from difflab.diffusion.loss import StepLosses, bucket_losses, diffusion_loss
 from difflab.diffusion.objectives import EDMPrecond, Flow, X0
 from difflab.diffusion.processes import EDM, RectifiedFlow
 from difflab.diffusion.schedules import alpha_sigma
@@ -80,3 +80,11 @@ def test_the_loss_of_the_best_predictor_is_the_bayes_error(process, objective):
     bayes = s**2 * sigma**2 / (alpha**2 * s**2 + sigma**2) * objective.x0_error_scale(alpha, sigma)
     assert (best.detach() / bayes).mean().item() == pytest.approx(1.0, abs=0.03)  # 32768 pixels: std 0.008
     assert best.mean() < worse.mean()
+
+
+def test_step_losses_pool_an_optimizer_steps_batches_and_restart_with_the_next():
+    step = StepLosses(SCHEDULE, 4)
+    assert step.add(torch.tensor([1.0]), torch.tensor([0]), first=True).tolist() == [1.0]
+    assert step.add(torch.tensor([3.0, 5.0]), torch.tensor([30, 99]), first=False).tolist() == [1.0, 3.0, 5.0]
+    assert step.bucketed() == {"loss_t0000-0024": 1.0, "loss_t0025-0049": 3.0, "loss_t0075-0099": 5.0}
+    assert step.add(torch.tensor([7.0]), torch.tensor([0]), first=True).tolist() == [7.0]

@@ -257,3 +257,16 @@ def test_precision_and_memory_format_choices():
         resolve_precision("16-mixed", "cpu")
     with pytest.raises(ConfigError, match=r"precision=fp8 is not valid; allowed: auto, 32, bf16-mixed"):
         resolve_precision("fp8", "cpu", key="precision")
+
+
+def test_bf16_gradients_of_a_fused_optimizer_are_clipped_here_and_others_left_to_lightning():
+    from difflab.precision import clip_unscaled
+
+    w = torch.nn.Parameter(torch.zeros(2))
+    fused = torch.optim.AdamW([w], fused=True)
+    w.grad = torch.tensor([3.0, 4.0])
+    assert not clip_unscaled([w], torch.optim.AdamW([w]), "bf16-mixed", 1.0, "norm")
+    assert not clip_unscaled([w], fused, "32-true", 1.0, "norm") and not clip_unscaled([w], fused, "bf16-mixed", 0, None)
+    assert w.grad.tolist() == [3.0, 4.0]
+    assert clip_unscaled([w], fused, "bf16-mixed", 1.0, "norm") and w.grad.norm().item() == pytest.approx(1.0, rel=1e-5)
+    assert clip_unscaled([w], fused, "bf16-mixed", 0.5, "value") and w.grad.max().item() == 0.5

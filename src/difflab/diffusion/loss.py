@@ -48,3 +48,24 @@ def bucket_losses(losses: torch.Tensor, t: torch.Tensor, process, buckets: int) 
         if mask.any():
             out[name] = losses[mask].mean()
     return out
+
+
+class StepLosses:
+    """The per-sample losses [N] and times [N] of one optimizer step's batches so far (gradient accumulation):
+    loggers keep the last value logged in a step, which is then the mean over all of its batches, not the last's."""
+
+    def __init__(self, process, buckets: int):
+        self.process, self.buckets = process, buckets
+        self.parts: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def add(self, losses: torch.Tensor, t: torch.Tensor, first: bool) -> torch.Tensor:
+        """Add a batch's losses [n] and times [n] (`first`: it starts a step); the step's losses so far."""
+        if first:
+            self.parts = []
+        self.parts.append((losses, t))
+        return torch.cat([part[0] for part in self.parts])
+
+    def bucketed(self) -> dict[str, torch.Tensor]:
+        """bucket_losses of the step's batches so far."""
+        losses, t = (torch.cat(parts) for parts in zip(*self.parts))
+        return bucket_losses(losses, t, self.process, self.buckets)
