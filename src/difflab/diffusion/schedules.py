@@ -132,6 +132,11 @@ def alpha_sigma_at(alphas_cumprod: torch.Tensor, t: int) -> tuple[float, float]:
     return abar.sqrt().item(), (1 - abar).sqrt().item()
 
 
+def alpha_sigma_of(abar: float) -> tuple[float, float]:
+    """alpha = sqrt(abar), sigma = sqrt(1 - abar) of one cumulative alpha given as a Python float."""
+    return abar**0.5, (1 - abar) ** 0.5
+
+
 def karras_sigma(alphas_cumprod: torch.Tensor) -> torch.Tensor:
     """Karras et al.'s (2022) noise level sigma_t / alpha_t = sqrt((1 - abar_t) / abar_t), elementwise."""
     return ((1 - alphas_cumprod) / alphas_cumprod).sqrt()

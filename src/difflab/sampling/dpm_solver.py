@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from difflab.diffusion.schedules import alpha_sigma_of
 from difflab.errors import ConfigError
 from difflab.sampling.base import SpacedSampler
 from difflab.sampling.grids import log_snr
@@ -63,8 +64,8 @@ def dpmpp_step(x: torch.Tensor, points: list, lam_t: float, lam_s: float, abar_t
     else:
         weights = exponential_weights([lam_j - lam_t for lam_j, _ in points], h, a)
         drift = sum(w * d for w, (_, d) in zip(weights, points))
-    sigma_t, sigma_s = (1 - abar_t) ** 0.5, (1 - abar_s) ** 0.5
-    x = (sigma_s / sigma_t * math.exp(-eta * h)) * x + abar_s**0.5 * drift
+    (_, sigma_t), (alpha_s, sigma_s) = alpha_sigma_of(abar_t), alpha_sigma_of(abar_s)
+    x = (sigma_s / sigma_t * math.exp(-eta * h)) * x + alpha_s * drift
     if eta > 0:
         x = x + (sigma_s * (-math.expm1(-2 * eta * h)) ** 0.5) * z
     return x

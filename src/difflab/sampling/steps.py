@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from difflab.diffusion.parameterization import eps_from_x0
-from difflab.diffusion.schedules import alpha_sigma_at
+from difflab.diffusion.schedules import alpha_sigma_at, alpha_sigma_of
 
 
 def predict(denoiser: Callable, x: torch.Tensor, t: int, abar: torch.Tensor, clip_x0: bool):
@@ -35,7 +35,7 @@ def ddim_coefficients(abar_t: float, abar_s: float, eta: float, large_variance: 
         raise ValueError(f"a step to a noisier level (abar {abar_t:.4g} -> {abar_s:.4g}) takes eta = 0 only")
     c = 0.0 if abar_s < abar_t else eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)) ** 0.5
     noise_std = (1 - abar_t / abar_s) ** 0.5 if large_variance else c
-    return abar_s**0.5, max(1 - abar_s - c**2, 0.0) ** 0.5, noise_std
+    return alpha_sigma_of(abar_s)[0], max(1 - abar_s - c**2, 0.0) ** 0.5, noise_std
 
 
 def ddim_step(x0, eps, abar_t: float, abar_s: float, eta: float, noise: Callable, temperature: float = 1.0,
