@@ -10,7 +10,7 @@ from difflab.build import instantiate, module_from_checkpoint, sampler_for
 from difflab.errors import ConfigError
 from difflab.metrics.evaluator import build_evaluator
 from difflab.metrics.task import EvaluationTask
-from difflab.sampling.generate import check_temperature
+from difflab.sampling.generate import check_num_samples, check_temperature
 
 
 def data_for(cfg: DictConfig, module):
@@ -29,8 +29,7 @@ def data_for(cfg: DictConfig, module):
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_temperature(cfg.temperature)
-    if not (isinstance(cfg.num_samples, int) and cfg.num_samples >= 2):
-        raise ConfigError(f"num_samples={cfg.num_samples} is invalid; allowed: an integer >= 2")
+    check_num_samples(cfg.num_samples, minimum=2, why="FID needs a covariance")  # before loading anything
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=cfg.trainer.get("precision", "auto"),
                                     device=cfg.trainer.get("accelerator", "auto"))
     datamodule = data_for(cfg, module)

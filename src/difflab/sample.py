@@ -10,7 +10,7 @@ from difflab.build import module_from_checkpoint, pick_device, sampler_for
 from difflab.callbacks.images import save_grid, to_unit
 from difflab.errors import ConfigError
 from difflab.precision import choose_precision
-from difflab.sampling.generate import check_temperature
+from difflab.sampling.generate import check_num_samples, check_temperature
 
 
 def class_labels(classes, num_classes: int | None, per_class: int) -> torch.Tensor | None:
@@ -37,8 +37,7 @@ def sample(cfg: DictConfig) -> Path:
     holds their `labels`; guidance.scale guides them (classifier-free guidance, difflab.diffusion.guidance).
     """
     check_temperature(cfg.temperature)
-    if not (isinstance(cfg.num_samples, int) and cfg.num_samples >= 1):
-        raise ConfigError(f"num_samples={cfg.num_samples} is invalid; allowed: an integer >= 1")
+    check_num_samples(cfg.num_samples)
     guidance = cfg.get("guidance") or {}
     device = pick_device(cfg.device)
     precision = choose_precision(cfg.get("precision", "auto"), device, key="precision")

@@ -13,6 +13,7 @@ from torchmetrics import Metric, MeanMetric
 from tqdm.auto import tqdm
 
 from difflab.errors import ConfigError
+from difflab.sampling.generate import check_num_samples
 
 
 def shard(n: int, rank: int, world: int) -> range:
@@ -59,8 +60,7 @@ class Evaluator(nn.Module):
     def __init__(self, features: nn.Module | None, num_samples: int, num_real: int, fid=None, kid=None,
                  nll: BitsPerDim | None = None, seed: int = 0, fid_bootstrap: int = 0):
         super().__init__()
-        if num_samples < 2:
-            raise ConfigError(f"num_samples={num_samples} is invalid; allowed: an integer >= 2 (FID needs a covariance)")
+        check_num_samples(num_samples, minimum=2, why="FID needs a covariance")
         self.features_name = getattr(features, "name", "custom")
         self.num_samples, self.num_real, self.seed, self.nll_config = num_samples, num_real, seed, nll
         self.metrics = nn.ModuleDict()

@@ -7,6 +7,13 @@ from difflab.errors import ConfigError
 from difflab.sampling.noise import make_noise
 
 
+def check_num_samples(num_samples, minimum: int = 1, why: str | None = None) -> None:
+    """Raise a one-line ConfigError unless num_samples is an integer >= minimum (`why` the minimum, if said)."""
+    if not (isinstance(num_samples, int) and num_samples >= minimum):
+        raise ConfigError(f"num_samples={num_samples} is invalid; allowed: an integer >= {minimum}"
+                          + (f" ({why})" if why else ""))
+
+
 def check_temperature(temperature) -> None:
     """Raise a one-line ConfigError unless the temperature is a number > 0 (every entry point calls this before
     its work, generate for its other callers)."""
@@ -73,8 +80,7 @@ def generate(
     The net runs in eval mode, on the device of its parameters, and is put back in its mode afterwards.
     """
     check_temperature(temperature)
-    if not (isinstance(num_samples, int) and num_samples >= 1):
-        raise ConfigError(f"num_samples={num_samples} is invalid; allowed: an integer >= 1")
+    check_num_samples(num_samples)
     y = None if y is None else torch.as_tensor(y)
     check_labels(y, num_samples, guidance_scale, getattr(net, "num_classes", None))
     device = next(net.parameters()).device
