@@ -24,28 +24,14 @@ class DiffusionModule(L.LightningModule):
     (resolved, e.g. 'bf16-mixed') is what sampling computes the network in (training's autocast is the Trainer's).
     """
 
-    def __init__(
-        self,
-        net: torch.nn.Module,
-        schedule,
-        objective,
-        image_shape,
-        sampler=None,
-        optimizer=None,
-        lr_scheduler=None,
-        label_dropout: float = 0.0,
-        seed: int = 0,
-        loss_buckets: int = 10,
-        run_config: dict | None = None,
-        precision: str = "32-true",
-        channels_last: bool = False,
-        compile: str | bool | None = None,
-    ):
+    def __init__(self, net: torch.nn.Module, schedule, objective, image_shape, sampler=None, optimizer=None,
+                 lr_scheduler=None, label_dropout: float = 0.0, seed: int = 0, loss_buckets: int = 10,
+                 run_config: dict | None = None, precision: str = "32-true", channels_last: bool = False,
+                 compile: str | bool | None = None):
         super().__init__()
         # logger=False: train() sends the full config to the loggers itself (once, at top level)
-        self.save_hyperparameters(
-            ignore=["net", "schedule", "objective", "sampler", "optimizer", "lr_scheduler"], logger=False
-        )
+        self.save_hyperparameters(ignore=["net", "schedule", "objective", "sampler", "optimizer", "lr_scheduler"],
+                                  logger=False)
         if not 0 <= label_dropout < 1:
             raise ConfigError(f"module.label_dropout={label_dropout} is invalid; allowed: 0 <= p < 1")
         compile = "default" if compile is True else (compile or None)
@@ -61,9 +47,7 @@ class DiffusionModule(L.LightningModule):
         self.sampler = sampler if sampler is not None else DDIM(steps=min(50, self.timesteps))
         self.optimizer = optimizer or partial(torch.optim.AdamW, lr=2e-4)
         self.lr_scheduler = lr_scheduler
-        self.label_dropout = label_dropout
-        self.seed = seed
-        self.loss_buckets = loss_buckets
+        self.label_dropout, self.seed, self.loss_buckets = label_dropout, seed, loss_buckets
         self.autocast_dtype = autocast_dtype(precision)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
