@@ -113,3 +113,19 @@ def test_fid_floor_draws_training_images_and_is_order_free():
     assert "(64 distinct)" in small and not small.split("+-")[1].strip().startswith("0.00")
     assert "distinct)" in whole and whole.split("+-")[1].strip().startswith("0.00 ")
     assert float(whole.split(":")[1].split("+-")[0]) < float(small.split(":")[1].split("+-")[0])
+
+
+def test_processes_table_on_tiny_runs(tmp_path):
+    """bench/processes.py: each recipe trains, is scored per sampler and budget, and lands in the table and plot."""
+    from tests.conftest import TINY
+
+    own = ("schedule.", "trainer.max_steps", "trainer.enable_progress_bar", "callbacks.evaluation", "callbacks.loss_curve")
+    tiny = [o for o in TINY if not o.startswith(own)]
+    done = run_in_process("bench/processes.py", "--steps", "2", "--num-samples", "8", "--nfe", "2",
+                          "--samplers", "ddim,heun", "--only", "flow/rectified_flow", "--out", str(tmp_path), *tiny)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "processes.md").read_text().splitlines()
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| flow/rectified_flow"]
+    assert (tmp_path / "losses.png").stat().st_size > 0
+    report = (tmp_path / "processes.json").read_text()
+    assert '"sampler": "heun"' in report and '"nfe": 1' in report  # heun's budget 2 buys 2 x 1 - 1 evaluations
