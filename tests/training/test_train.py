@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from difflab.build import instantiate, module_from_checkpoint
-from difflab.callbacks.ema import ema_decay
+from difflab.callbacks.ema import EMA, ema_decay
 from difflab.checkpoint import load_checkpoint
 from difflab.diffusion.denoiser import LEVELS
 from difflab.errors import ConfigError
@@ -191,6 +191,29 @@ def test_ema_decay_warms_up():
     n = torch.tensor([0.0, 1.0, 10.0, 1e6])
     torch.testing.assert_close(ema_decay(n, 0.999, True), torch.tensor([0.1, 2 / 11, 11 / 20, 0.999], dtype=torch.float64))
     torch.testing.assert_close(ema_decay(n, 0.999, False), torch.tensor(0.999, dtype=torch.float64))
+
+
+def test_ema_update_is_averaged_models_update_parameters():
+    """EMA._update, over tensor lists gathered once, gives AveragedModel.update_parameters' tensors exactly:
+    parameters lerped with the warm-up decay, float buffers too, integer buffers copied, the first update a copy."""
+    from torch.optim.swa_utils import AveragedModel
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(6, 2))
+    ema = EMA(decay=0.9)
+    ema._average_model = AveragedModel(model, use_buffers=True, multi_avg_fn=ema._average)
+    reference = AveragedModel(model, use_buffers=True, multi_avg_fn=ema._average)
+    for step in range(4):
+        model(torch.randn(3, 1, 8, 8))  # moves BatchNorm's running statistics and its integer counter
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        ema._update(model)
+        reference.update_parameters(model)
+        ours = [*ema._average_model.parameters(), *ema._average_model.buffers()]
+        theirs = [*reference.parameters(), *reference.buffers()]
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True)), step
+    assert ema._average_model.n_averaged.item() == reference.n_averaged.item() == 4
 
 
 def test_progress_bar_switched_off_drops_the_progress_bar_callback(tmp_path):
