@@ -49,8 +49,7 @@ class _Levels:
     alpha_reaches_zero = False
 
     def alpha_sigma(self, t: torch.Tensor):
-        abar = self.alphas_cumprod.to(t.device)[t.long()]
-        return abar.sqrt(), (1 - abar).sqrt()
+        return vp_alpha_sigma(self.alphas_cumprod.to(t.device)[t.long()])
 
     def sample_t(self, n: int, generator: torch.Generator, device) -> torch.Tensor:
         return torch.randint(0, self.timesteps, (n,), device=device, generator=generator)
@@ -116,20 +115,23 @@ class CosineSchedule(_Levels):
         return alphas_cumprod_from_betas(cosine_betas(self.timesteps, self.s, self.max_beta))
 
 
+def vp_alpha_sigma(abar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """alpha = sqrt(abar), sigma = sqrt(1 - abar), elementwise: the one tensor form the helpers below share."""
+    return abar.sqrt(), (1 - abar).sqrt()
+
+
 def alpha_sigma(alphas_cumprod: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """alpha_t, sigma_t for integer timesteps t [N], shaped [N x 1 x ... x 1] to broadcast against `like`,
     in like's dtype and device (computed in float64 first)."""
-    abar = alphas_cumprod.to(device=like.device)[t.to(like.device)]
     shape = (-1,) + (1,) * (like.ndim - 1)
-    alpha = abar.sqrt().reshape(shape).to(like.dtype)
-    sigma = (1.0 - abar).sqrt().reshape(shape).to(like.dtype)
-    return alpha, sigma
+    alpha, sigma = vp_alpha_sigma(alphas_cumprod.to(device=like.device)[t.to(like.device)])
+    return alpha.reshape(shape).to(like.dtype), sigma.reshape(shape).to(like.dtype)
 
 
 def alpha_sigma_at(alphas_cumprod: torch.Tensor, t: int) -> tuple[float, float]:
     """alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t) at one integer timestep t, as Python floats."""
-    abar = alphas_cumprod[t]
-    return abar.sqrt().item(), (1 - abar).sqrt().item()
+    alpha, sigma = vp_alpha_sigma(alphas_cumprod[t])
+    return alpha.item(), sigma.item()
 
 
 def alpha_sigma_of(abar: float) -> tuple[float, float]:
