@@ -110,3 +110,15 @@ def test_a_sampler_of_every_level_reads_a_continuous_process_at_LEVELS_times():
     """steps=null (DDPM's default: every level) on a continuous process is LEVELS levels of its own grid."""
     assert len(sampling_schedule(EDM(), None).times) == LEVELS
     torch.testing.assert_close(sampling_schedule(EDM(), None).times.flip(0), EDM().grid(LEVELS))
+
+
+def test_the_euler_config_is_ddim_on_the_same_grid():
+    """sampler=euler (first-order DPM-Solver++) on rectified flow's own grid is DDIM's step, i.e. Euler's."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from tests.conftest import CONF
+
+    euler = instantiate(OmegaConf.load(CONF / "sampler" / "euler.yaml"), steps=8, clip_x0=False, spacing="uniform")
+    assert affine_map(RectifiedFlow(), Flow(), euler) == pytest.approx(
+        affine_map(RectifiedFlow(), Flow(), DDIM(steps=8, clip_x0=False)), abs=1e-12)
