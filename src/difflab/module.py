@@ -98,12 +98,6 @@ class DiffusionModule(L.LightningModule):
         # losses must still be averaged, not under-weighted.
         return losses.mean() * (accumulate / group) if group < accumulate else losses.mean()
 
-    def on_before_optimizer_step(self, optimizer):
-        if is_log_step(self._trainer, self.global_step):
-            grads = [p.grad for p in self.parameters() if p.grad is not None]
-            if grads:  # before clipping: the norm the optimiser was handed
-                self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads, foreach=True))
-
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         if not clip_unscaled(self.parameters(), optimizer, self.trainer.precision, gradient_clip_val,
                              gradient_clip_algorithm):

@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from difflab.build import build_module, instantiate
+from difflab.callbacks.grad_norm import GradNorm
 from difflab.callbacks.steps import ends_optimizer_step
 from difflab.checkpoint import load_checkpoint
 from difflab.errors import ConfigError
@@ -56,7 +57,7 @@ def fit_with_probe(tmp_path, *overrides):
     module = build_module(cfg, datamodule.image_shape)
     fresh = copy.deepcopy(module)  # for recomputing the steps' losses outside the loop
     probe = Probe(module)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[probe])
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[GradNorm(), probe])
     trainer.fit(module, datamodule=datamodule)
     return fresh, probe
 
