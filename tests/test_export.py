@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from difflab.build import module_from_checkpoint
-from difflab.diffusion.objectives import Epsilon, Score
-from difflab.diffusion.processes import EDM
+from difflab.diffusion.objectives import X0, Epsilon, Flow, Score
+from difflab.diffusion.processes import EDM, RectifiedFlow
 from difflab.diffusion.schedules import CosineSchedule, LinearSchedule
 from difflab.errors import ConfigError
-from difflab.export import beta_settings, scheduler_config
+from difflab.export import beta_settings, diffusers_scheduler
 from difflab.sampling import DDIM, DDPM
 from difflab.sampling.ancestral import sample_reverse
 from difflab.train import train
@@ -27,10 +27,10 @@ TINY_UNET = ["model=diffusers_unet", "model.block_out_channels=[16,32]", "model.
              f"schedule.timesteps={T}", "logger=none"]
 
 
-def trained(out: Path, *overrides) -> Path:
+def trained(out: Path, *overrides, base=TINY_UNET, continuous=False) -> Path:
     """A 3-step run's checkpoint, its EMA weights then moved well off their zero-output start, so that a wrong
     conversion (prediction type, clipping, a step's noise levels) shows in the images."""
-    train(compose_train(out, *TINY_UNET, *overrides))
+    train(compose_train(out, *base, *overrides, tiny_schedule=not continuous))
     path = out / "checkpoints" / "last.ckpt"
     ckpt = torch.load(path, weights_only=True)
     g = torch.Generator().manual_seed(0)
@@ -138,11 +138,47 @@ def test_what_diffusers_cannot_express_is_refused(tmp_path):
     (SimpleNamespace(objective=Epsilon(), num_classes=10, schedule=CosineSchedule()),
      "a class-conditional model .* cannot be exported"),
     (SimpleNamespace(objective=Epsilon(), num_classes=None, schedule=EDM()),
-     "schedule=edm is a continuous-time process, which diffusers' DDPMScheduler cannot express"),
+     "schedule=edm is a continuous-time process that diffusers' schedulers cannot express; allowed: schedule=linear, "
+     "cosine or rectified_flow"),
+    (SimpleNamespace(objective=X0(), num_classes=None, schedule=RectifiedFlow()),
+     "objective=x0 on schedule=rectified_flow cannot be exported .* allowed: objective=flow"),
+    (SimpleNamespace(objective=Flow(), num_classes=10, schedule=RectifiedFlow()),
+     "a class-conditional model .* cannot be exported"),
 ])
-def test_scheduler_config_refuses(module, message):
+def test_diffusers_scheduler_refuses(module, message):
     with pytest.raises(ConfigError, match=message):
-        scheduler_config(module)
+        diffusers_scheduler(module)
+
+
+def test_rectified_flow_exports_to_flow_match_euler_which_walks_difflabs_ode(tmp_path):
+    """diffusers' FlowMatchEulerDiscreteScheduler stepping the exported UNet is Euler's method on the ODE difflab's
+    rectified flow samples: on difflab's own grid it draws difflab's DDIM images (unclipped)."""
+    continuous = [o for o in TINY_UNET if not o.startswith("schedule.")]  # no discrete levels to set
+    ckpt = trained(tmp_path / "run", "schedule=rectified_flow", base=continuous, continuous=True)
+    done = export(ckpt, tmp_path / "pipe")
+    assert done.returncode == 0 and "FlowMatchEulerDiscreteScheduler" in done.stdout, done.stderr
+    pipe = diffusers.DDPMPipeline.from_pretrained(tmp_path / "pipe", local_files_only=True)
+    assert isinstance(pipe.scheduler, diffusers.FlowMatchEulerDiscreteScheduler)
+    module = module_from_checkpoint(ckpt, precision="32")
+    steps = 6
+    sampler = DDIM(steps=steps, clip_x0=False)
+    latent = torch.randn((4, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    ours = sampler(module.denoiser(sampler=sampler), fixed(latent), module.image_shape)
+    levels = module.sampling_schedule(sampler)  # the sampler's own grid, one level per step
+    times = levels.times[sampler.timesteps(len(levels.times))]
+    pipe.scheduler.set_timesteps(sigmas=times.tolist())
+    # difflab starts from the variance-preserving state: x_t = latent * sqrt(alpha^2 + sigma^2) at the first time
+    x = latent * ((1 - times[0]) ** 2 + times[0] ** 2).sqrt().float()
+    with torch.no_grad():
+        for t in pipe.scheduler.timesteps:
+            x = pipe.scheduler.step(pipe.unet(x, t).sample, t, x).prev_sample
+    diff = (x - ours).abs().max().item()
+    print(f"max |diffusers flow-match Euler - difflab DDIM| (rectified flow, {steps} steps): {diff:.2e}")
+    assert diff <= 1e-4 and ours.std() > 0.1
+    # the pipeline as users call it, on diffusers' own grid
+    images = pipe(batch_size=4, generator=torch.Generator().manual_seed(0), num_inference_steps=steps,
+                  output_type="pt").images
+    assert images.shape == (4, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
 
 
 def test_export_command_refuses_a_used_folder_in_one_line_in_its_own_process(tmp_path):

@@ -16,6 +16,14 @@ How diffusers' schedulers then match difflab's samplers (tests/test_export.py ch
              num_inference_steps = T the grid is difflab's; at n < T diffusers walks T-1, T-1-T/n, ..., T/n-1
              where difflab's sampler.steps=n walks round(linspace(T-1, 0, n)).
   variance   DDPM's posterior variance -> variance_type=fixed_small, sampler.variance=beta -> fixed_large.
+
+schedule=rectified_flow with objective=flow becomes the same DDPMPipeline folder holding a
+FlowMatchEulerDiscreteScheduler (num_train_timesteps 1000, shift 1): the network's output is the velocity that
+scheduler steps along, at timestep 1000 t, rectified flow's c_noise. DDPMPipeline's loop (noise, then one
+`scheduler.step` per timestep) is then Euler's method on the probability-flow ODE, difflab's DDIM on rectified flow
+without x0 clipping, on diffusers' grid, sigma from 1 to 1/1000 evenly and then 0.
+EDM's preconditioning and its c_noise = 250 ln sigma have no diffusers counterpart (EDMEulerScheduler's c_noise is
+ln(sigma) / 4): refused, as are x0, score and the other objectives on rectified flow.
 """
 
 from pathlib import Path
@@ -24,7 +32,8 @@ import torch
 from omegaconf import DictConfig
 
 from difflab.build import module_from_checkpoint
-from difflab.diffusion.objectives import Epsilon, V
+from difflab.diffusion.objectives import Epsilon, Flow, V
+from difflab.diffusion.processes import RectifiedFlow
 from difflab.diffusion.schedules import CosineSchedule, LinearSchedule, betas_from_alphas_cumprod
 from difflab.errors import ConfigError
 from difflab.nets.diffusers_unet import DiffusersUNet, diffusers
@@ -41,19 +50,23 @@ def beta_settings(schedule) -> dict:
     return {"trained_betas": betas_from_alphas_cumprod(schedule.alphas_cumprod).tolist()}
 
 
+def check_unconditional(module) -> None:
+    if module.num_classes is not None:
+        raise ConfigError("a class-conditional model (model.num_classes set) cannot be exported to diffusers' "
+                          "DDPMPipeline / DDIMPipeline, which are unconditional; allowed: model.num_classes=null")
+
+
 def scheduler_config(module) -> dict:
     """DDPMScheduler's arguments for the module's schedule, objective and sampler (see the module docstring)."""
     if module.schedule.timesteps is None:
-        raise ConfigError(f"schedule={module.schedule.name} is a continuous-time process, which diffusers' "
-                          "DDPMScheduler cannot express; allowed: schedule=linear or cosine (difflab's own folder "
-                          "format, written for model=unet or dit, holds every process)")
+        raise ConfigError(f"schedule={module.schedule.name} is a continuous-time process that diffusers' schedulers "
+                          "cannot express; allowed: schedule=linear, cosine or rectified_flow (with objective=flow); "
+                          "difflab's own folder format, written for model=unet or dit, holds every process")
     prediction_type = PREDICTION_TYPES.get(type(module.objective))
     if prediction_type is None:
         raise ConfigError(f"objective={module.objective.name} cannot be exported to diffusers, whose schedulers take "
                           "no such prediction type; allowed: objective=epsilon or objective=v")
-    if module.num_classes is not None:
-        raise ConfigError("a class-conditional model (model.num_classes set) cannot be exported to diffusers' "
-                          "DDPMPipeline / DDIMPipeline, which are unconditional; allowed: model.num_classes=null")
+    check_unconditional(module)
     return {
         "num_train_timesteps": module.timesteps, **beta_settings(module.schedule), "prediction_type": prediction_type,
         "clip_sample": getattr(module.sampler, "clip_x0", True), "timestep_spacing": "trailing", "steps_offset": 0,
@@ -61,10 +74,27 @@ def scheduler_config(module) -> dict:
     }
 
 
-def write_pipeline(module, folder, scheduler: dict) -> None:
+def flow_scheduler_config(module) -> dict:
+    """FlowMatchEulerDiscreteScheduler's arguments for a rectified-flow module (see the module docstring)."""
+    if not isinstance(module.objective, Flow):
+        raise ConfigError(f"objective={module.objective.name} on schedule=rectified_flow cannot be exported to "
+                          "diffusers, whose FlowMatchEulerDiscreteScheduler takes the velocity; allowed: objective=flow")
+    check_unconditional(module)
+    return {"num_train_timesteps": round(float(module.schedule.c_noise(torch.tensor(1.0)))), "shift": 1.0}
+
+
+def diffusers_scheduler(module):
+    """The diffusers scheduler that samples what the module does: DDPMScheduler, or FlowMatchEulerDiscreteScheduler
+    for rectified flow; a one-line ConfigError for what neither expresses."""
     d = diffusers()
+    if isinstance(module.schedule, RectifiedFlow):
+        return d.FlowMatchEulerDiscreteScheduler(**flow_scheduler_config(module))
+    return d.DDPMScheduler(**scheduler_config(module))
+
+
+def write_pipeline(module, folder, scheduler) -> None:
     unet = module.net.unet.to(memory_format=torch.contiguous_format)  # safetensors stores contiguous tensors
-    d.DDPMPipeline(unet=unet, scheduler=d.DDPMScheduler(**scheduler)).save_pretrained(folder, safe_serialization=True)
+    diffusers().DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(folder, safe_serialization=True)
 
 
 def export(cfg: DictConfig) -> Path:
@@ -72,13 +102,16 @@ def export(cfg: DictConfig) -> Path:
     check_target(cfg.out, overwrite=cfg.overwrite, key="out")  # before the seconds that loading takes
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision="32", device="cpu")
     to_diffusers = isinstance(module.net, DiffusersUNet)
-    scheduler = scheduler_config(module) if to_diffusers else None  # refuse before anything is written
+    scheduler = diffusers_scheduler(module) if to_diffusers else None  # refuse before anything is written
     with atomic_folder(cfg.out, overwrite=cfg.overwrite, key="out") as folder:
         write_config(module, folder)
         if to_diffusers:
             write_pipeline(module, folder, scheduler)
         else:
             write_weights(module, folder)
-    what = "a diffusers DDPMPipeline (DDIMPipeline loads it too)" if to_diffusers else f"{CONFIG} + {WEIGHTS}"
+    what = f"{CONFIG} + {WEIGHTS}"
+    if to_diffusers:
+        flow = isinstance(module.schedule, RectifiedFlow)
+        what = f"a diffusers DDPMPipeline ({'with FlowMatchEulerDiscreteScheduler' if flow else 'DDIMPipeline loads it too'})"
     print(f"wrote {what} to {cfg.out}")
     return Path(cfg.out)
