@@ -39,9 +39,10 @@ def assert_one_line_error(proc, *needles):
         (["optimizer.lr=abc"], ["optimizer.lr=abc is not valid", "takes a number", "default: 0.001"]),
         (["trainer.max_steps=1.5"], ["trainer.max_steps=1.5", "takes an integer"]),
         (["trainer.precision=33"], ["trainer.precision=33", "'bf16-mixed'"]),
+        (["module.compile=fast"], ["module.compile=fast", "allowed: null (eager), true, default"]),
     ],
     ids=["model", "patch", "channels", "timesteps", "steps0", "stepsT", "root", "ckpt", "key", "no-value", "lr-type",
-         "steps-type", "precision"],
+         "steps-type", "precision", "compile"],
 )
 def test_train_rejects_bad_config(tmp_path, overrides, needles, no_fit):
     proc = run_in_process("train", *TINY, f"hydra.run.dir={tmp_path}", *overrides)
@@ -115,6 +116,7 @@ def test_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
     (["sampler=ddim", "sampler.steps=5000"], ["sampler.steps=5000"]),
     (["sampler=nope"], ["sampler=nope", "ddim"]),
     (["sampler=ddim", "sampler.stepz=5"], ["sampler.stepz", "not in struct"]),
+    (["compile=fast"], ["compile=fast", "allowed: null (eager), true, default"]),
 ])
 def test_sample_rejects_bad_input(tmp_path, trained_ckpt, args, needles):
     args = [a if not a.startswith("ckpt=") else a for a in args]

@@ -7,6 +7,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from difflab.build import instantiate, module_from_checkpoint, sampler_for
+from difflab.compile import compile_mode
 from difflab.errors import ConfigError
 from difflab.metrics.evaluator import build_evaluator
 from difflab.metrics.task import EvaluationTask
@@ -30,6 +31,7 @@ def data_for(cfg: DictConfig, module):
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_temperature(cfg.temperature)
     check_num_samples(cfg.num_samples, minimum=2, why="FID needs a covariance")  # before loading anything
+    compile = compile_mode(cfg.get("compile"), "compile")
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=cfg.trainer.get("precision", "auto"),
                                     device=cfg.trainer.get("accelerator", "auto"))
     datamodule = data_for(cfg, module)
@@ -42,7 +44,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     evaluator = build_evaluator(cfg.metrics, cfg.num_samples, num_real, seed=cfg.seed)
     sampler = sampler_for(module, cfg.get("sampler"))
 
-    task = EvaluationTask(module, evaluator, real_set, sampler, cfg.temperature, cfg.batch_size)
+    task = EvaluationTask(module, evaluator, real_set, sampler, cfg.temperature, cfg.batch_size, compile)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
     trainer.test(task, verbose=False)
     results = task.results

@@ -5,6 +5,7 @@ from functools import partial
 import lightning as L
 import torch
 
+from difflab.compile import compile_mode
 from difflab.diffusion.denoiser import level_table, sampling_schedule
 from difflab.diffusion.guidance import make_denoiser
 from difflab.diffusion.loss import StepLosses, diffusion_loss
@@ -14,8 +15,6 @@ from difflab.sampling import DDIM
 from difflab.sampling.generate import generate
 from difflab.sampling.noise import keyed_generator
 from difflab.trainer import is_log_step, micro_batch
-
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class DiffusionModule(L.LightningModule):
@@ -34,10 +33,7 @@ class DiffusionModule(L.LightningModule):
                                   logger=False)
         if not 0 <= label_dropout < 1:
             raise ConfigError(f"module.label_dropout={label_dropout} is invalid; allowed: 0 <= p < 1")
-        compile = "default" if compile is True else (compile or None)
-        if compile is not None and compile not in COMPILE_MODES:
-            raise ConfigError(f"module.compile={compile} is not valid; allowed: null (eager), true, "
-                              f"{', '.join(COMPILE_MODES)}")
+        self.compile_mode = compile_mode(compile, "module.compile")
         objective.check(schedule)
         self.net, self.schedule, self.objective = net, schedule, objective
         # the levels applications and bits/dim index; generation reads a continuous process at its sampler's grid
@@ -51,7 +47,6 @@ class DiffusionModule(L.LightningModule):
         self.autocast_dtype = autocast_dtype(precision)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
-        self.compile_mode = compile
         self._step_losses = StepLosses(schedule, loss_buckets)
 
     @classmethod
@@ -79,9 +74,11 @@ class DiffusionModule(L.LightningModule):
                               label_dropout=self.label_dropout, num_classes=self.num_classes)
 
     def on_fit_start(self):
-        # after the EMA callback has copied the module, which stays eager; in place, so state-dict keys stay
+        # after the EMA callback has copied the module, which stays eager; in place, so state-dict keys stay.
+        # Fixed shapes: a validation batch of another size gets a graph of its own (symbolic shapes fail to lower
+        # the U-Net in torch 2.14's inductor).
         if self.compile_mode is not None:
-            self.net.compile(mode=self.compile_mode)
+            self.net.compile(mode=self.compile_mode, dynamic=False)
 
     def training_step(self, batch, batch_idx):
         x0, y = batch

@@ -8,6 +8,7 @@ from omegaconf import DictConfig, ListConfig
 
 from difflab.build import module_from_checkpoint, pick_device, sampler_for
 from difflab.callbacks.images import save_grid, to_unit
+from difflab.compile import compile_mode
 from difflab.errors import ConfigError
 from difflab.precision import choose_precision
 from difflab.sampling.generate import check_num_samples, check_temperature
@@ -38,15 +39,17 @@ def sample(cfg: DictConfig) -> Path:
     """
     check_temperature(cfg.temperature)
     check_num_samples(cfg.num_samples)
+    compile = compile_mode(cfg.get("compile"), "compile")
     guidance = cfg.get("guidance") or {}
     device = pick_device(cfg.device)
     precision = choose_precision(cfg.get("precision", "auto"), device, key="precision")
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=precision, device=device).to(device)
     sampler = sampler_for(module, cfg.get("sampler"))
     y = class_labels(guidance.get("classes"), module.num_classes, cfg.num_samples)
+    num = cfg.num_samples if y is None else len(y)
     x = module.sample(
-        cfg.num_samples if y is None else len(y), sampler=sampler, temperature=cfg.temperature, seed=cfg.seed,
-        y=y, guidance_scale=guidance.get("scale"), batch_size=cfg.batch_size, progress=True,
+        num, sampler=sampler, temperature=cfg.temperature, seed=cfg.seed, y=y, guidance_scale=guidance.get("scale"),
+        batch_size=min(cfg.batch_size, num), progress=True, compile=compile,
     ).cpu()
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)

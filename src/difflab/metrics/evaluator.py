@@ -102,14 +102,16 @@ class Evaluator(nn.Module):
         self.has_real = True
 
     @torch.no_grad()
-    def update_fake(self, module, indices: range, sampler=None, temperature=1.0, batch_size=256, progress=False):
-        """Draw samples indices.start .. indices.stop-1 with `module` (seeded per index) and feed them."""
+    def update_fake(self, module, indices: range, sampler=None, temperature=1.0, batch_size=256, progress=False,
+                    compile=None):
+        """Draw samples indices.start .. indices.stop-1 with `module` (seeded per index) and feed them; `compile`
+        as in sampling.generate."""
         if not self.sample_metrics or len(indices) == 0:
             return
         for lo in tqdm(range(indices.start, indices.stop, batch_size), desc="samples", disable=not progress):
             n = min(batch_size, indices.stop - lo)
             x = module.sample(n, sampler=sampler, temperature=temperature, seed=self.seed, start_index=lo,
-                              batch_size=batch_size)
+                              batch_size=min(batch_size, len(indices)), compile=compile)
             self.update_images(x)
 
     @torch.no_grad()

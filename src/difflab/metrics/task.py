@@ -12,10 +12,11 @@ class EvaluationTask(L.LightningModule):
     """One test step per rank: feed this rank's share of real images (FID/KID statistics, bits/dim) and of the
     samples; at epoch end every rank computes (torchmetrics syncs) and `results` holds the numbers."""
 
-    def __init__(self, module, evaluator: Evaluator, real_set, sampler=None, temperature=1.0, batch_size=256):
+    def __init__(self, module, evaluator: Evaluator, real_set, sampler=None, temperature=1.0, batch_size=256,
+                 compile: str | None = None):
         super().__init__()
         self.module, self.evaluator, self.real_set = module, evaluator, real_set
-        self.sampler, self.temperature, self.batch_size = sampler, temperature, batch_size
+        self.sampler, self.temperature, self.batch_size, self.compile = sampler, temperature, batch_size, compile
         self.results: dict[str, float] = {}
 
     def test_dataloader(self):
@@ -34,7 +35,7 @@ class EvaluationTask(L.LightningModule):
             for x in real_images(self.real_set, part, self.batch_size):
                 ev.update_nll(self.module, x, g, progress=self.trainer.is_global_zero)
         ev.update_fake(self.module, shard(ev.num_samples, rank, world), self.sampler, self.temperature,
-                       self.batch_size, progress=self.trainer.is_global_zero)
+                       self.batch_size, progress=self.trainer.is_global_zero, compile=self.compile)
 
     def on_test_epoch_end(self):
         self.results = self.evaluator.compute()

@@ -2,6 +2,7 @@
 
 import torch
 
+from difflab.compile import compile_mode
 from difflab.diffusion.guidance import make_denoiser
 from difflab.errors import ConfigError
 from difflab.sampling.noise import make_noise
@@ -68,6 +69,7 @@ def generate(
     progress: bool = False,
     guidance_scale: float | None = None,
     autocast_dtype: torch.dtype | None = None,
+    compile: str | bool | None = None,
 ) -> torch.Tensor:
     """Draw `num_samples` images [num_samples x C x H x W] (float32, data scale [-1, 1]) with `sampler`.
 
@@ -78,7 +80,12 @@ def generate(
     holds class labels (the net's num_classes = no label); guidance_scale w guides towards them (classifier-free
     guidance: 0 = unconditional, 1 = conditional, > 1 stronger; each step then evaluates the net on 2 x batch).
     The net runs in eval mode, on the device of its parameters, and is put back in its mode afterwards.
+
+    `compile` (a mode, difflab.compile) runs the net through torch.compile for fixed shapes: every batch is then
+    computed `batch_size` wide, the last one padded with further samples (indices past the end, dropped before they
+    are returned), so that one compiled graph serves them all; callers pass batch_size <= their total.
     """
+    mode = compile_mode(compile, "compile")
     check_temperature(temperature)
     check_num_samples(num_samples)
     y = None if y is None else torch.as_tensor(y)
@@ -86,14 +93,18 @@ def generate(
     device = next(net.parameters()).device
     was_training = net.training
     net.eval()
+    run = net if mode is None else torch.compile(net, mode=mode, dynamic=False)
     chunks = []
     try:
         for lo in range(0, num_samples, batch_size):
             n = min(batch_size, num_samples - lo)
+            width = n if mode is None else batch_size
             labels = None if y is None else y[lo : lo + n].to(device)
-            denoiser = make_denoiser(net, schedule, objective, labels, guidance_scale, autocast_dtype)
-            noise = make_noise(n, seed, start_index + lo, device)
-            chunks.append(sampler(denoiser, noise, image_shape, temperature, callback, progress).float())
+            if labels is not None and width > n:  # the padding's labels: the last one repeated
+                labels = torch.cat([labels, labels[-1:].expand(width - n)])
+            denoiser = make_denoiser(run, schedule, objective, labels, guidance_scale, autocast_dtype)
+            noise = make_noise(width, seed, start_index + lo, device)
+            chunks.append(sampler(denoiser, noise, image_shape, temperature, callback, progress)[:n].float())
     finally:
         net.train(was_training)
     return torch.cat(chunks)
