@@ -42,5 +42,7 @@ def micro_batch(trainer: L.Trainer | None, batch_idx: int) -> tuple[int, int, in
 
 
 def is_log_step(trainer: L.Trainer | None, global_step: int) -> bool:
-    """Whether optimizer step `global_step` (0-based) is one the trainer logs at (every log_every_n_steps)."""
-    return trainer is not None and (global_step + 1) % max(1, trainer.log_every_n_steps) == 0
+    """Whether optimizer step `global_step` (0-based) is one the trainer logs at (every log_every_n_steps), or the
+    run's last by trainer.max_steps (so that a run's final metrics hold its last step's)."""
+    return trainer is not None and ((global_step + 1) % max(1, trainer.log_every_n_steps) == 0
+                                    or global_step + 1 == trainer.max_steps)
