@@ -14,7 +14,7 @@ from difflab.precision import autocast_dtype, clip_unscaled
 from difflab.sampling import DDIM
 from difflab.sampling.generate import generate
 from difflab.sampling.noise import keyed_generator
-from difflab.trainer import is_log_step, micro_batch
+from difflab.trainer import is_log_step, micro_batch, step_grad_norm
 
 
 class DiffusionModule(L.LightningModule):
@@ -79,6 +79,7 @@ class DiffusionModule(L.LightningModule):
         # the U-Net in torch 2.14's inductor).
         if self.compile_mode is not None:
             self.net.compile(mode=self.compile_mode, dynamic=False)
+        self.trainer._difflab_grad_norm = None  # trainer.step_grad_norm's: a new fit may repeat an earlier step
 
     def training_step(self, batch, batch_idx):
         x0, y = batch
@@ -99,8 +100,9 @@ class DiffusionModule(L.LightningModule):
         return losses.mean() * (accumulate / group) if group < accumulate else losses.mean()
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        if not clip_unscaled(self.parameters(), optimizer, self.trainer.precision, gradient_clip_val,
-                             gradient_clip_algorithm):
+        params = list(self.parameters())
+        if not clip_unscaled(params, optimizer, self.trainer.precision, gradient_clip_val, gradient_clip_algorithm,
+                             lambda: step_grad_norm(self.trainer, params)):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def validation_step(self, batch, batch_idx):

@@ -105,15 +105,22 @@ def autocast(device: torch.device | str, dtype: torch.dtype | None):
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
-def clip_unscaled(parameters, optimizer, precision, value: float, algorithm: str | None) -> bool:
-    """Clip gradients to `value` (by 'value', else by norm) where Lightning would refuse to, and say whether it did.
+def clip_unscaled(parameters, optimizer, precision, value: float, algorithm: str | None, total_norm=None) -> bool:
+    """Clip gradients to `value` (by 'value', else by their total 2-norm) wherever no float16 loss scaler holds them
+    scaled, and say whether it did; under float16 (a scaler) Lightning's plugin unscales and clips.
 
-    Lightning's mixed-precision plugin refuses to clip for an optimizer that unscales internally (fused AdamW), for
-    float16's loss scaler; bf16 has no scaler, so its gradients are the true ones to clip."""
-    if not (value and str(precision).startswith("bf16") and getattr(optimizer, "_step_supports_amp_scaling", False)):
+    Lightning's mixed-precision plugin refuses to clip for an optimizer that unscales internally (fused AdamW) even
+    under bf16, which has no scaler: its gradients are the true ones. `total_norm`, a callable, returns the norm if
+    it is computed already for this step (difflab.trainer.step_grad_norm), sparing a second read of every
+    gradient."""
+    if not value or str(precision).startswith("16"):
         return False
+    grads = [p for p in parameters if p.grad is not None]
     if algorithm == "value":
-        torch.nn.utils.clip_grad_value_(parameters, value)
-    else:
-        torch.nn.utils.clip_grad_norm_(parameters, value, foreach=True)
+        torch.nn.utils.clip_grad_value_(grads, value)
+    elif grads:
+        norm = total_norm() if total_norm is not None else None
+        if norm is None:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in grads], foreach=True)
+        torch.nn.utils.clip_grads_with_norm_(grads, value, norm, foreach=True)
     return True

@@ -3,6 +3,7 @@
 from typing import Literal
 
 import lightning as L
+import torch
 from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
 
 from difflab.errors import ConfigError
@@ -46,3 +47,17 @@ def is_log_step(trainer: L.Trainer | None, global_step: int) -> bool:
     run's last by trainer.max_steps (so that a run's final metrics hold its last step's)."""
     return trainer is not None and ((global_step + 1) % max(1, trainer.log_every_n_steps) == 0
                                     or global_step + 1 == trainer.max_steps)
+
+
+def step_grad_norm(trainer, params) -> torch.Tensor | None:
+    """The total 2-norm of the gradients the current optimizer step is handed (None if there are none): one fused
+    foreach kernel, computed once per step for every caller (the divergence check, GradNorm, the clipping), which
+    all read it between the step's last backward and the optimizer. Kept on the trainer, keyed by its global step."""
+    cached = getattr(trainer, "_difflab_grad_norm", None)
+    if cached is not None and cached[0] == trainer.global_step:
+        return cached[1]
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm(grads, norm_type=2, foreach=True) if grads else None
+    trainer._difflab_grad_norm = (trainer.global_step, norm)
+    return norm
+

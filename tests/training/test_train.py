@@ -282,14 +282,61 @@ def test_precision_and_memory_format_choices():
         resolve_precision("fp8", "cpu", key="precision")
 
 
-def test_bf16_gradients_of_a_fused_optimizer_are_clipped_here_and_others_left_to_lightning():
+def test_unscaled_gradients_are_clipped_here_and_float16_ones_left_to_lightning():
     from difflab.precision import clip_unscaled
 
     w = torch.nn.Parameter(torch.zeros(2))
     fused = torch.optim.AdamW([w], fused=True)
     w.grad = torch.tensor([3.0, 4.0])
-    assert not clip_unscaled([w], torch.optim.AdamW([w]), "bf16-mixed", 1.0, "norm")
-    assert not clip_unscaled([w], fused, "32-true", 1.0, "norm") and not clip_unscaled([w], fused, "bf16-mixed", 0, None)
+    assert not clip_unscaled([w], fused, "16-mixed", 1.0, "norm") and not clip_unscaled([w], fused, "bf16-mixed", 0, None)
     assert w.grad.tolist() == [3.0, 4.0]
     assert clip_unscaled([w], fused, "bf16-mixed", 1.0, "norm") and w.grad.norm().item() == pytest.approx(1.0, rel=1e-5)
     assert clip_unscaled([w], fused, "bf16-mixed", 0.5, "value") and w.grad.max().item() == 0.5
+    # float32, a norm computed already for this step (trainer.step_grad_norm): scaled by value / that norm
+    w.grad = torch.tensor([3.0, 4.0])
+    assert clip_unscaled([w], torch.optim.AdamW([w]), "32-true", 1.0, "norm", lambda: torch.tensor(10.0))
+    torch.testing.assert_close(w.grad, torch.tensor([0.3, 0.4]))
+
+
+class _NormsAroundTheStep(L.Callback):
+    """The gradients' total norm as the optimizer is handed them (before clipping) and as it steps with them."""
+
+    def __init__(self):
+        self.before, self.after = [], []
+
+    @staticmethod
+    def _norm(module):
+        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in module.parameters()
+                                                           if p.grad is not None])))
+
+    def on_train_start(self, trainer, pl_module):
+        optimizer = trainer.optimizers[0]
+        step = optimizer.step
+
+        def recording_step(closure=None, **kwargs):
+            def run():  # Lightning's closure: forward, backward, the hooks, then clipping
+                loss = closure()
+                self.after.append(self._norm(pl_module))
+                return loss
+            return step(run, **kwargs)
+
+        optimizer.step = recording_step
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.before.append(self._norm(pl_module))
+
+
+@pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
+def test_gradients_are_clipped_to_the_norm_the_callbacks_share(tmp_path, precision):
+    cfg = compose_train(tmp_path, "logger=none", f"trainer.precision={precision}", "trainer.gradient_clip_val=0.001",
+                        "trainer.max_steps=3")
+    datamodule = instantiate(cfg.data)
+    from difflab.build import build_module
+
+    module = build_module(cfg, datamodule.image_shape)
+    probe = _NormsAroundTheStep()
+    callbacks = [instantiate(cfg.callbacks.divergence), instantiate(cfg.callbacks.grad_norm), probe]
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=callbacks)
+    trainer.fit(module, datamodule=datamodule)
+    assert len(probe.after) == 3 and all(b > 0.01 for b in probe.before)
+    assert probe.after == pytest.approx([0.001] * 3, rel=1e-3)

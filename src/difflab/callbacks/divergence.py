@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from difflab.errors import ConfigError, RunError
+from difflab.trainer import step_grad_norm
 
 ACTIONS = ("stop", "skip")
 
@@ -33,6 +34,7 @@ class Divergence(Callback):
 
     def on_fit_start(self, trainer, pl_module):
         self._params = list(pl_module.parameters())  # gathered once, not by walking the module at every step
+        trainer._difflab_grad_norm = None  # a new fit may start at a step an earlier one computed
 
     def on_before_backward(self, trainer, pl_module, loss):
         self._losses.append(loss.detach().float().reshape(-1))
@@ -42,11 +44,12 @@ class Divergence(Callback):
         checks = [torch.cat(losses).isfinite().all()] if losses else []
         # Under float16's loss scaler an inf gradient is routine: the scaler skips that step and lowers its scale.
         scaled = getattr(trainer.precision_plugin, "scaler", None) is not None
-        grads = [p.grad for p in self._params if p.grad is not None]
-        if grads and not scaled:
-            # The 2-norm, one fused foreach kernel (the max-norm's is several times slower on CPU): not finite for a
-            # nan or inf gradient, and for finite ones whose norm passes float32's range (1.8e19), a divergence too.
-            checks.append(torch.nn.utils.get_total_norm(grads, norm_type=2, foreach=True).isfinite())
+        norm = None if scaled else step_grad_norm(trainer, self._params)
+        if norm is not None:
+            # The 2-norm, one fused foreach kernel (the max-norm's is several times slower on CPU), which the clipping
+            # reuses: not finite for a nan or inf gradient, and for finite ones whose norm passes float32's range
+            # (1.8e19), a divergence too.
+            checks.append(norm.isfinite())
         if not checks or all(torch.stack(checks).tolist()):  # one device sync per step
             self.consecutive = 0
             return

@@ -3,7 +3,7 @@
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from difflab.trainer import is_log_step
+from difflab.trainer import is_log_step, step_grad_norm
 
 
 class GradNorm(Callback):
@@ -16,10 +16,11 @@ class GradNorm(Callback):
 
     def on_fit_start(self, trainer, pl_module):
         self._params = list(pl_module.parameters())
+        trainer._difflab_grad_norm = None  # a new fit may start at a step an earlier one computed
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         if not is_log_step(trainer, trainer.global_step):
             return
-        grads = [p.grad for p in self._params if p.grad is not None]
-        if grads:
-            pl_module.log("train/grad_norm", torch.nn.utils.get_total_norm(grads, foreach=True))
+        norm = step_grad_norm(trainer, self._params)
+        if norm is not None:
+            pl_module.log("train/grad_norm", norm)
