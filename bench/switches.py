@@ -37,6 +37,9 @@ ROWS = [  # (what, overrides on top of the default run with periodic images and 
     ("optimizer.fused=false", ["optimizer.fused=false"]),
     ("trainer.log_every_n_steps=1 (grad norm + buckets each step)", ["trainer.log_every_n_steps=1"]),
     ("trainer.log_every_n_steps=1 module.loss_buckets=0", ["trainer.log_every_n_steps=1", "module.loss_buckets=0"]),
+    ("callbacks.ema=null (no EMA weights)", ["callbacks.ema=null"]),
+    ("callbacks.divergence=null (no NaN/inf check)", ["callbacks.divergence=null"]),
+    ("module.compile=true (its compile time falls in the warm-up steps)", ["module.compile=true"]),
 ]
 
 
