@@ -74,30 +74,24 @@ class DiffusionModule(L.LightningModule):
                               label_dropout=self.label_dropout, num_classes=self.num_classes)
 
     def on_fit_start(self):
-        # after the EMA callback has copied the module, which stays eager; in place, so state-dict keys stay.
-        # Fixed shapes: a validation batch of another size gets a graph of its own (symbolic shapes fail to lower
-        # the U-Net in torch 2.14's inductor).
+        # After the EMA callback has copied the module (which stays eager); in place, so state-dict keys stay; fixed
+        # shapes, as symbolic ones fail to lower the U-Net in torch 2.14's inductor.
         if self.compile_mode is not None:
             self.net.compile(mode=self.compile_mode, dynamic=False)
         self.trainer._difflab_grad_norm = None  # trainer.step_grad_norm's: a new fit may repeat an earlier step
 
     def training_step(self, batch, batch_idx):
         x0, y = batch
-        micro, accumulate, group = micro_batch(self._trainer, batch_idx)
-        # One generator per batch, keyed by its place in the run: the batches whose gradients one optimizer step
-        # accumulates each draw their own t and eps; with accumulate = 1 the key is the global step.
-        g = keyed_generator(self.seed, self.global_step * accumulate + micro, self.global_rank, device=self.device)
+        batch_place = micro_batch(self._trainer, batch_idx)
+        g = keyed_generator(self.seed, batch_place.key(self.global_step), self.global_rank, device=self.device)
         losses, t = self.losses(x0, y, g)
-        step_losses = self._step_losses.add(losses.detach(), t, first=micro == 0)
-        # Logged on the loggers' steps only (every log_every_n_steps; the progress bar refreshes its loss there): a
-        # self.log call costs about a millisecond of Python, which the small default step cannot spare.
-        if micro == group - 1 and is_log_step(self._trainer, self.global_step):
+        step_losses = self._step_losses.add(losses.detach(), t, first=batch_place.first)
+        # on the loggers' steps only (the progress bar's loss refreshes there): a self.log call costs ~1 ms of Python
+        if batch_place.last and is_log_step(self._trainer, self.global_step):
             self.log("train/loss", step_losses.mean(), prog_bar=True, batch_size=len(step_losses))
             if self.loss_buckets:
                 self.log_dict({f"train_t/{name}": value for name, value in self._step_losses.bucketed().items()})
-        # Lightning divides every batch's loss by `accumulate`; an epoch's last step may hold fewer batches, whose
-        # losses must still be averaged, not under-weighted.
-        return losses.mean() * (accumulate / group) if group < accumulate else losses.mean()
+        return losses.mean() * batch_place.weight
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         params = list(self.parameters())

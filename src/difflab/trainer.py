@@ -1,6 +1,6 @@
 """Lightning's Trainer with `precision='auto'`: bf16 autocast where the device has bf16 units, else float32."""
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import lightning as L
 import torch
@@ -29,17 +29,43 @@ class Trainer(L.Trainer):
         super().__init__(*args, precision=precision, accumulate_grad_batches=accumulate_grad_batches, **kwargs)
 
 
-def micro_batch(trainer: L.Trainer | None, batch_idx: int) -> tuple[int, int, int]:
-    """(index of this batch within its optimizer step, trainer.accumulate_grad_batches, batches in the step); no
-    trainer: (0, 1, 1).
+class MicroBatch(NamedTuple):
+    """A training batch's place in its optimizer step (gradient accumulation)."""
+
+    index: int  # within the step
+    accumulate: int  # trainer.accumulate_grad_batches
+    size: int  # batches in the step: accumulate, or fewer at an epoch's end
+
+    @property
+    def first(self) -> bool:
+        return self.index == 0
+
+    @property
+    def last(self) -> bool:
+        return self.index == self.size - 1
+
+    def key(self, global_step: int) -> int:
+        """The batch's place in the run, for its random draws: the batches one step accumulates each draw their own
+        t and eps; without accumulation the key is the global step."""
+        return global_step * self.accumulate + self.index
+
+    @property
+    def weight(self) -> float:
+        """What the batch's mean loss is multiplied by: Lightning divides every batch's loss by `accumulate`, and a
+        step of fewer batches must still average its losses, not under-weight them."""
+        return self.accumulate / self.size if self.size < self.accumulate else 1.0
+
+
+def micro_batch(trainer: L.Trainer | None, batch_idx: int) -> MicroBatch:
+    """Where training batch `batch_idx` lies in its optimizer step; no trainer: MicroBatch(0, 1, 1).
 
     Lightning starts a step at each multiple of accumulate_grad_batches within the epoch (batch_idx counts from the
     epoch's start, also after a mid-epoch resume) and steps early at the epoch's last batch."""
     if trainer is None:
-        return 0, 1, 1
+        return MicroBatch(0, 1, 1)
     accumulate = trainer.accumulate_grad_batches
-    micro = batch_idx % accumulate
-    return micro, accumulate, int(min(accumulate, trainer.num_training_batches - (batch_idx - micro)))
+    index = batch_idx % accumulate
+    return MicroBatch(index, accumulate, int(min(accumulate, trainer.num_training_batches - (batch_idx - index))))
 
 
 def is_log_step(trainer: L.Trainer | None, global_step: int) -> bool:
