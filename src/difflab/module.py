@@ -6,20 +6,19 @@ import lightning as L
 import torch
 
 from difflab.compile import compile_mode
-from difflab.diffusion.denoiser import level_table, sampling_schedule
-from difflab.diffusion.guidance import make_denoiser
+from difflab.diffusion.denoiser import level_table
 from difflab.diffusion.loss import StepLosses, diffusion_loss
 from difflab.errors import ConfigError
 from difflab.precision import autocast_dtype, clip_unscaled
 from difflab.sampling import DDIM
-from difflab.sampling.generate import generate
+from difflab.sampling.model import SamplingMixin
 from difflab.sampling.noise import keyed_generator
 from difflab.trainer import is_log_step, micro_batch, step_grad_norm
 
 
-class DiffusionModule(L.LightningModule):
-    """Trains a network `net(x_t, t, y=None)` with diffusion_loss over a schedule and an objective, and samples
-    from it (sampling.generate). `optimizer` / `lr_scheduler` are partials (Hydra `_partial_: true`); `precision`
+class DiffusionModule(SamplingMixin, L.LightningModule):
+    """Trains a network `net(x_t, t, y=None)` with diffusion_loss over a schedule and an objective; samples from it
+    through SamplingMixin (denoiser, sampling_schedule, sample). `optimizer` / `lr_scheduler` are partials (Hydra `_partial_: true`); `precision`
     (resolved, e.g. 'bf16-mixed') is what sampling computes the network in (training's autocast is the Trainer's).
     """
 
@@ -110,25 +109,3 @@ class DiffusionModule(L.LightningModule):
         if self.lr_scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer), "interval": "step"}}
-
-    # ---- sampling -------------------------------------------------------------------------------------------
-    def denoiser(self, y: torch.Tensor | None = None, guidance_scale: float | None = None, sampler=None,
-                 schedule=None):
-        """D(x_t, t) -> (x0_hat, eps_hat) for labels y [N], guided with `guidance_scale` if given (make_denoiser),
-        over `schedule` (alphas_cumprod or Levels), else at the levels `sampler` visits, else over the module's
-        level table (module.timesteps levels, which applications index)."""
-        if schedule is None:
-            schedule = self.levels if sampler is None else self.sampling_schedule(sampler)
-        return make_denoiser(self.net, schedule, self.objective, y, guidance_scale, self.autocast_dtype)
-
-    def sampling_schedule(self, sampler=None):
-        """The schedule a denoiser for `sampler` reads: alphas_cumprod [T], or a continuous process's Levels."""
-        sampler = self.sampler if sampler is None else sampler
-        return sampling_schedule(self.schedule, sampler.steps, sampler.grid_spacing)
-
-    def sample(self, num_samples: int, sampler=None, **kwargs) -> torch.Tensor:
-        """`num_samples` images [N x C x H x W] in [-1, 1] from this module's sampler unless given: keyword
-        arguments as in difflab.sampling.generate (seed, y, guidance_scale, temperature, batch_size, ...)."""
-        sampler = self.sampler if sampler is None else sampler
-        return generate(self.net, self.sampling_schedule(sampler), self.objective, sampler, self.image_shape,
-                        num_samples, autocast_dtype=self.autocast_dtype, **kwargs)
