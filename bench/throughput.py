@@ -69,6 +69,8 @@ def options(argv=None):
     ap.add_argument("--contest-batch", type=int, help="batch of part 2 (%s)" % (DEFAULTS["contest_batch"],))
     ap.add_argument("--rounds", type=int, help="turns each contestant of part 2 takes (%s)" % (DEFAULTS["rounds"],))
     ap.add_argument("--sample-batch", type=int, help="images per sampling call (%s)" % (DEFAULTS["sample_batch"],))
+    ap.add_argument("--sample-compile", action="store_true",
+                    help="part 3: difflab's DDIM also with compile=true (its compile time is reported apart)")
     ap.add_argument("--quality", type=float, default=None, metavar="MINUTES",
                     help="run part 4 with this training budget per contestant (takes 2 x MINUTES + sampling)")
     ap.add_argument("--quality-samples", type=int, default=2000, help="DDIM-50 samples per contestant for FID")
@@ -167,7 +169,7 @@ def run(args) -> dict:
         model, size = ("unet_small", 8) if args.tiny else ("unet", 28)
         log(f"[sample] {model} {size}px batch {args.sample_batch}")
         result["sample"] = sample_cells(model, size, args.sample_batch, [2, 4] if args.tiny else [10, 20, 50],
-                                        device, progress=log)
+                                        device, progress=log, compile_ddim=args.sample_compile)
     if "quality" in args.parts:
         from throughput_quality import quality  # imports the FID code only when asked for
 

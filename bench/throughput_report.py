@@ -71,8 +71,15 @@ def sample_tables(s) -> list[str]:
                   "; the three timed back to back at each NFE:", ""]
         head = ["NFE", "difflab img/s", *(f"diffusers {p} img/s" for p in settings),
                 *(f"difflab / diffusers {role[p]}" for p in settings)]
+        compiled = "difflab_compiled" in s["ddim_vs_diffusers"][0]
+        if compiled:
+            head += ["difflab compile=true img/s", "compiled / diffusers default"]
         lines += table(head, [[r["nfe"], r["difflab"], *(r["diffusers"][p] for p in settings),
-                               *(r["difflab"] / r["diffusers"][p] for p in settings)] for r in s["ddim_vs_diffusers"]])
+                               *(r["difflab"] / r["diffusers"][p] for p in settings),
+                               *([r["difflab_compiled"], r["difflab_compiled"] / r["diffusers"][settings[0]]]
+                                 if compiled else [])] for r in s["ddim_vs_diffusers"]])
+        if compiled:
+            lines += [f"compile=true: the first call, which compiles, took {s['compile_s']:.1f} s."]
     return lines
 
 

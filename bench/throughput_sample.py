@@ -32,10 +32,12 @@ def images_per_s(draw, batch: int, device, repeats: int) -> float:
 
 
 def sample_cells(model: str, size: int, batch: int, nfes: list[int], device, repeats: int = 1,
-                 progress=print) -> dict:
+                 progress=print, compile_ddim: bool = False) -> dict:
     """{"difflab": [rows per sampler and budget], "ddim_vs_diffusers": [rows per budget], precisions, params}.
 
-    diffusers' DDIM runs right after difflab's at each budget, so that the three runs share the machine's load."""
+    diffusers' DDIM runs right after difflab's at each budget, so that the three runs share the machine's load.
+    compile_ddim: difflab's DDIM also with `compile=true` (sample / evaluate's option), its first call's seconds
+    (the compilation) in "compile_s"."""
     cfg = compose_train(f"model={model}", *data_overrides(size))
     shape = (cfg.data.channels, size, size)
     precision, why = resolve_precision("auto", device.type)
@@ -60,6 +62,14 @@ def sample_cells(model: str, size: int, batch: int, nfes: list[int], device, rep
             if name == "ddim" and peer_rate is not None:
                 theirs = {p: peer_rate(nfe, p) for p in settings}
                 out["ddim_vs_diffusers"].append({"nfe": nfe, "difflab": rate, "diffusers": theirs})
+                if compile_ddim:
+                    draw = lambda: module.sample(batch, sampler=sampler, seed=0, batch_size=batch,  # noqa: E731
+                                                 compile=True)
+                    if "compile_s" not in out:
+                        out["compile_s"] = time_steps(draw, 0, 1, device)[0]
+                    out["ddim_vs_diffusers"][-1]["difflab_compiled"] = images_per_s(draw, batch, device, repeats)
+                    progress(f"  ddim compiled    NFE {nfe:3d}  "
+                             f"{out['ddim_vs_diffusers'][-1]['difflab_compiled']:8.1f} img/s")
                 for p, r in theirs.items():
                     progress(f"  diffusers ddim   NFE {nfe:3d}  {r:8.1f} img/s ({p})")
     return out
