@@ -62,6 +62,9 @@ def options(argv=None):
     ap.add_argument("--threads", type=int, default=None,
                     help="CPU threads for torch (default: torch's own, one per core); 1 is steadier on a busy machine")
     ap.add_argument("--sizes", type=int, nargs="+", default=None, help="image sizes of parts 1-2 (8 28 32)")
+    ap.add_argument("--models", nargs="+", default=None, metavar="PRESET[:OVERRIDE...]",
+                    help="part 1's networks (default unet dit), e.g. unet_base:model.base_channels=128 (Ho et al.'s "
+                         "CIFAR-10 U-Net, 38M parameters here) dit (DiT-S/2)")
     ap.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS))
     ap.add_argument("--steps", type=int, help="timed steps per training cell (tiny/CPU/GPU: %s)" % (DEFAULTS["steps"],))
     ap.add_argument("--warmup", type=int, help="untimed steps before them, >= 1 (%s)" % (DEFAULTS["warmup"],))
@@ -127,7 +130,7 @@ def distinct(precisions: list[str], device, notes: list[str]) -> list[str]:
 
 
 def part_train(args, device, notes: list[str]) -> list[dict]:
-    presets = ("unet_small", "dit_small") if args.tiny else ("unet", "dit")
+    presets = args.models or (("unet_small", "dit_small") if args.tiny else ("unet", "dit"))
     cells = [(p, s, m) for p in distinct(args.precisions, device, notes)
              for s in chosen(args, [8] if args.tiny else [8, 28, 32]) for m in presets]
     rows = []

@@ -48,8 +48,10 @@ def difflab_step(module, optimizer, device, precision: str, clip: float):
 
 def preset_cell(model: str, size: int, precision: str, batch: int, device, warmup: int, steps: int) -> dict:
     """Part 1: one preset at one size on a fixed random batch, in difflab's precision of row `precision`: speed,
-    peak memory, FLOPs."""
-    cfg = compose_train(f"model={model}", *data_overrides(size))
+    peak memory, FLOPs. `model` is a conf/model preset, optionally with overrides after colons
+    ('unet_base:model.base_channels=128')."""
+    name, *overrides = model.split(":")
+    cfg = compose_train(f"model={name}", *data_overrides(size), *overrides)
     shape = (cfg.data.channels, size, size)
     ours = resolved(precision, device.type)["difflab"]
     with PeakMemory(device) as mem:
