@@ -13,12 +13,13 @@ from difflab.precision import autocast_dtype, clip_unscaled
 from difflab.sampling import DDIM
 from difflab.sampling.model import SamplingMixin
 from difflab.sampling.noise import keyed_generator
-from difflab.trainer import is_log_step, micro_batch, step_grad_norm
+from difflab.trainer import clear_step_grad_norm, is_log_step, micro_batch, step_grad_norm
 
 
 class DiffusionModule(SamplingMixin, L.LightningModule):
     """Trains a network `net(x_t, t, y=None)` with diffusion_loss over a schedule and an objective; samples from it
-    through SamplingMixin (denoiser, sampling_schedule, sample). `optimizer` / `lr_scheduler` are partials (Hydra `_partial_: true`); `precision`
+    through SamplingMixin (denoiser, sampling_schedule, sample). `optimizer` / `lr_scheduler` are partials (Hydra
+    `_partial_: true`); `precision`
     (resolved, e.g. 'bf16-mixed') is what sampling computes the network in (training's autocast is the Trainer's).
     """
 
@@ -77,7 +78,9 @@ class DiffusionModule(SamplingMixin, L.LightningModule):
         # shapes, as symbolic ones fail to lower the U-Net in torch 2.14's inductor.
         if self.compile_mode is not None:
             self.net.compile(mode=self.compile_mode, dynamic=False)
-        self.trainer._difflab_grad_norm = None  # trainer.step_grad_norm's: a new fit may repeat an earlier step
+
+    def on_after_backward(self):
+        clear_step_grad_norm(self.trainer)  # the gradients changed
 
     def training_step(self, batch, batch_idx):
         x0, y = batch
@@ -94,7 +97,7 @@ class DiffusionModule(SamplingMixin, L.LightningModule):
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         params = list(self.parameters())
-        if not clip_unscaled(params, optimizer, self.trainer.precision, gradient_clip_val, gradient_clip_algorithm,
+        if not clip_unscaled(params, self.trainer.precision, gradient_clip_val, gradient_clip_algorithm,
                              lambda: step_grad_norm(self.trainer, params)):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 

@@ -105,7 +105,7 @@ def autocast(device: torch.device | str, dtype: torch.dtype | None):
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
-def clip_unscaled(parameters, optimizer, precision, value: float, algorithm: str | None, total_norm=None) -> bool:
+def clip_unscaled(parameters, precision, value: float, algorithm: str | None, total_norm=None) -> bool:
     """Clip gradients to `value` (by 'value', else by their total 2-norm) wherever no float16 loss scaler holds them
     scaled, and say whether it did; under float16 (a scaler) Lightning's plugin unscales and clips.
 
@@ -119,8 +119,7 @@ def clip_unscaled(parameters, optimizer, precision, value: float, algorithm: str
     if algorithm == "value":
         torch.nn.utils.clip_grad_value_(grads, value)
     elif grads:
-        norm = total_norm() if total_norm is not None else None
-        if norm is None:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in grads], foreach=True)
+        norm = None if total_norm is None else total_norm()
+        norm = torch.nn.utils.get_total_norm([p.grad for p in grads], foreach=True) if norm is None else norm
         torch.nn.utils.clip_grads_with_norm_(grads, value, norm, foreach=True)
     return True

@@ -78,7 +78,8 @@ def is_log_step(trainer: L.Trainer | None, global_step: int) -> bool:
 def step_grad_norm(trainer, params) -> torch.Tensor | None:
     """The total 2-norm of the gradients the current optimizer step is handed (None if there are none): one fused
     foreach kernel, computed once per step for every caller (the divergence check, GradNorm, the clipping), which
-    all read it between the step's last backward and the optimizer. Kept on the trainer, keyed by its global step."""
+    all read it between the step's last backward and the optimizer. Kept on the trainer, keyed by its global step;
+    DiffusionModule clears it after every backward (clear_step_grad_norm)."""
     cached = getattr(trainer, "_difflab_grad_norm", None)
     if cached is not None and cached[0] == trainer.global_step:
         return cached[1]
@@ -86,4 +87,9 @@ def step_grad_norm(trainer, params) -> torch.Tensor | None:
     norm = torch.nn.utils.get_total_norm(grads, norm_type=2, foreach=True) if grads else None
     trainer._difflab_grad_norm = (trainer.global_step, norm)
     return norm
+
+
+def clear_step_grad_norm(trainer) -> None:
+    """Forget step_grad_norm's value: the gradients changed (a backward ran)."""
+    trainer._difflab_grad_norm = None
 

@@ -34,7 +34,6 @@ class Divergence(Callback):
 
     def on_fit_start(self, trainer, pl_module):
         self._params = list(pl_module.parameters())  # gathered once, not by walking the module at every step
-        trainer._difflab_grad_norm = None  # a new fit may start at a step an earlier one computed
 
     def on_before_backward(self, trainer, pl_module, loss):
         self._losses.append(loss.detach().float().reshape(-1))

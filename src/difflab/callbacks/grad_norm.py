@@ -16,7 +16,6 @@ class GradNorm(Callback):
 
     def on_fit_start(self, trainer, pl_module):
         self._params = list(pl_module.parameters())
-        trainer._difflab_grad_norm = None  # a new fit may start at a step an earlier one computed
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         if not is_log_step(trainer, trainer.global_step):
