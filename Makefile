@@ -29,11 +29,14 @@ data:
 train: setup
 	$(PY) src/train.py $(ARGS)
 
+# One pytest worker per core (pytest-xdist): each test runs torch on one thread (tests/conftest.py), so a single
+# worker would leave the other cores idle. TEST_WORKERS=0 runs the suite in this process (for a debugger).
+TEST_WORKERS ?= auto
 test: setup data
-	$(PY) -m pytest -q tests $(ARGS)
+	$(PY) -m pytest -q tests -n $(TEST_WORKERS) $(ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -q tests -m "not slow" $(ARGS)
+	$(PY) -m pytest -q tests -n $(TEST_WORKERS) -m "not slow" $(ARGS)
 
 bench: setup data
 	$(PY) bench/throughput.py $(ARGS)

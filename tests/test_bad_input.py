@@ -73,6 +73,7 @@ def test_train_rejects_bad_continuous_time_config(tmp_path, overrides, needles, 
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_train_command_prints_one_line_and_exits_2(tmp_path):
     """A value refused inside the job (not by the early override check): only the error line reaches stderr."""
     proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}", "schedule.timesteps=0")
@@ -96,6 +97,7 @@ class _RunsCode:
         return (open, (str(self.marker), "w"))
 
 
+@pytest.mark.slow
 def test_checkpoint_whose_pickle_runs_code_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"

@@ -20,6 +20,7 @@ def real_process(script, *args):
                           cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_nfe_table_and_reuse(trained_ckpt, tmp_path):
     common = ["--ckpt", str(trained_ckpt), "--samplers", "ddim", "dpmpp_2m_sde", "heun", "--num-samples", "8",
               "--num-real", "32", "--batch-size", "8"]
@@ -40,6 +41,7 @@ def test_nfe_table_and_reuse(trained_ckpt, tmp_path):
     assert (tmp_path / "b" / "nfe.png").stat().st_size > 0 and "| heun |" in (tmp_path / "b" / "nfe.md").read_text()
 
 
+@pytest.mark.slow
 def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
     runs = []
     for name, sampler in [("ref", ["sampler=ddpm", "sampler.steps=null"]), ("fast", ["sampler=ddim", "sampler.steps=3"]),
@@ -79,6 +81,7 @@ def test_fid_compare_pairs_two_evaluate_runs(trained_ckpt, tmp_path):
     assert missing.returncode != 0 and missing.stderr.strip().startswith("error: ") and "fid_features.pt" in missing.stderr
 
 
+@pytest.mark.slow
 def test_goal_script_pools_seeds_and_compares_with_the_reference(trained_ckpt, tmp_path):
     """bench/goal_20nfe.sh: each sampler on every seed, pooled, against 1000-step (here all-step) ancestral; a re-run
     keeps the finished runs; a missing checkpoint is one line."""
@@ -115,6 +118,7 @@ def test_fid_floor_draws_training_images_and_is_order_free():
     assert float(whole.split(":")[1].split("+-")[0]) < float(small.split(":")[1].split("+-")[0])
 
 
+@pytest.mark.slow
 def test_processes_table_on_tiny_runs(tmp_path):
     """bench/processes.py: each recipe trains, is scored per sampler and budget, and lands in the table and plot."""
     from tests.conftest import TINY

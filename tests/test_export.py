@@ -181,6 +181,7 @@ def test_rectified_flow_exports_to_flow_match_euler_which_walks_difflabs_ode(tmp
     assert images.shape == (4, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
 
 
+@pytest.mark.slow
 def test_export_command_refuses_a_used_folder_in_one_line_in_its_own_process(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("keep me")

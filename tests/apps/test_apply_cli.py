@@ -112,6 +112,7 @@ def test_bad_input_is_refused_before_sampling(trained_ckpt, tmp_path, make_args,
     assert not (out / "panel.png").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message, run", [
     (["task=foo"], "task=foo is not a known option", run_in_process),
     (["task=superres", "task.factor=3"], "task.factor=3 does not divide", run_cli),  # the command's real process

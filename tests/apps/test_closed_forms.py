@@ -24,6 +24,7 @@ def test_repaint_path(steps, jump, resample):
     assert down == steps - 1 + len(range(jump, steps - 1, jump)) * jump * (resample - 1)
 
 
+@pytest.mark.slow
 def test_repaint_keeps_known_pixels_and_fills_from_the_data_distribution(gaussian):
     g = torch.Generator().manual_seed(0)
     # 256 images: the hole's std has a standard error of 0.4% beside the sampler's own bias of about -1.6%

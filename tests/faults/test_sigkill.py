@@ -6,10 +6,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from difflab.checkpoint import load_checkpoint
 from tests.conftest import ROOT, TINY, run_in_process
 
 
+@pytest.mark.slow
 def test_kill_loses_at_most_one_checkpoint_interval(tmp_path):
     run, every, killed_at = tmp_path / "run", 3, 7
     args = [*TINY, "logger=none", "trainer.max_steps=20", f"callbacks.checkpoint.every_n_train_steps={every}",

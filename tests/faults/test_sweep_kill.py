@@ -16,6 +16,7 @@ from difflab.sweeps.summary import main as write_summary_again
 from tests.conftest import ROOT, run_in_process
 
 
+@pytest.mark.slow
 def test_killed_job_is_listed_as_killed_and_resumes(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "debug=sweep_tiny", "logger=none", "trainer.max_steps=4", "callbacks.checkpoint.every_n_train_steps=1",

@@ -40,6 +40,7 @@ def accuracy(classifier, x, y) -> float:
     return sum((classifier(a).argmax(1) == b).sum().item() for a, b in zip(x.split(1000), y.split(1000))) / len(y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,minimum", [("digits", 0.97), pytest.param("fashion_mnist", 0.90, marks=needs_fashion)])
 def test_shipped_weights_classify_the_test_split(tmp_path, name, minimum):
     classifier = load_domain_classifier(name)

@@ -89,6 +89,7 @@ def test_evaluate_rejects_bad_input(tmp_path, trained_ckpt, args, needles):
     assert "samples:" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_command_prints_one_line_and_exits_2(tmp_path, trained_ckpt):
     """The command's real process: a checkpoint refused inside the job leaves one line on stderr, status 2."""
     from tests.test_bad_input import assert_one_line_error

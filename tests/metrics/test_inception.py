@@ -34,6 +34,7 @@ def test_loads_weights_from_path_and_extracts_2048_features(random_inception_wei
     assert out.shape == (3, 2048) and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_fid_with_inception_features(random_inception_weights):
     from torchmetrics.image.fid import FrechetInceptionDistance
 

@@ -39,6 +39,7 @@ class _ConvNet(torch.nn.Module):
         return self.conv(x) * (1 + t.float().reshape(-1, 1, 1, 1) / 100)
 
 
+@pytest.mark.slow
 def test_compiled_generation_draws_the_eager_samples_with_one_graph_for_every_batch():
     from torch._dynamo.utils import counters
 

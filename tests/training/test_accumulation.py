@@ -127,6 +127,7 @@ def test_per_step_callbacks_act_once_per_optimizer_step(tmp_path):
     assert [int(r["step"]) for r in rows if r.get("lr-AdamW")] == [0, 1, 2, 3]  # the LR monitor: once per step
 
 
+@pytest.mark.slow
 def test_resume_mid_epoch_with_accumulation_continues_exactly(tmp_path):
     # 6 batches of 256 an epoch, 4 per step: steps of 4 and 2 batches; step 3's checkpoint is 4 batches into epoch 2
     common = ["trainer.max_steps=4", "data.batch_size=256", "trainer.accumulate_grad_batches=4",

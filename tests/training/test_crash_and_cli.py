@@ -31,6 +31,7 @@ def test_sample_command_writes_grid_and_samples(tmp_path, trained_ckpt):
     np.testing.assert_allclose(np.load(tmp_path / "b" / "samples.npz")["samples"], data["samples"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sample_command_compiled_draws_the_eager_images(tmp_path, trained_ckpt):
     args = [f"ckpt={trained_ckpt}", "num_samples=5", "batch_size=2", "sampler=ddim", "sampler.steps=3", "seed=0",
             "precision=32"]
@@ -42,6 +43,7 @@ def test_sample_command_compiled_draws_the_eager_images(tmp_path, trained_ckpt):
     np.testing.assert_allclose(b, a, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_sigkill_at_a_random_moment_leaves_a_resumable_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     args = [*TINY, "trainer.max_steps=100000", "callbacks.checkpoint.every_n_train_steps=1", "logger=none",

@@ -99,6 +99,7 @@ def fixed_batch_loss(module, batch, repeats=16) -> float:
         return module.losses(x0.repeat(repeats, 1, 1, 1), y.repeat(repeats), g)[0].mean().item()
 
 
+@pytest.mark.slow
 def test_overfit_one_batch_cuts_loss_5x(tmp_path):
     from difflab.build import build_module
 
@@ -120,6 +121,7 @@ def test_overfit_one_batch_cuts_loss_5x(tmp_path):
     assert after < before / 5, (before, after)
 
 
+@pytest.mark.slow
 def test_resume_from_last_continues_exactly(tmp_path):
     epochs = ["trainer.max_steps=-1", "callbacks.checkpoint.every_n_train_steps=null",
               "+callbacks.checkpoint.every_n_epochs=1",
@@ -147,6 +149,7 @@ def test_resume_from_last_continues_exactly(tmp_path):
         torch.testing.assert_close(opt_b[k]["exp_avg_sq"], opt_a[k]["exp_avg_sq"], rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_resume_mid_epoch_sees_the_batches_it_would_have(tmp_path):
     # 1617 digits at batch 256: 6 batches an epoch; the step-8 checkpoint stops 2 batches into the second epoch.
     common = ["trainer.max_steps=11", "data.batch_size=256", "callbacks.checkpoint.every_n_train_steps=8",
