@@ -132,9 +132,3 @@ def trained_ckpt(tmp_path_factory):
     train(compose_train(out, "logger=none"))
     return out / "checkpoints" / "last.ckpt"
 
-
-def pytest_collection_modifyitems(config, items):
-    """Tests marked slow first (a stable sort, the same on every worker): with one pytest-xdist worker per core the
-    long end-to-end runs then overlap each other and the short tests fill the gaps, instead of one of them starting
-    last and running alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
