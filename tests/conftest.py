@@ -131,4 +131,3 @@ def trained_ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained")
     train(compose_train(out, "logger=none"))
     return out / "checkpoints" / "last.ckpt"
-
