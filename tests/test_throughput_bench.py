@@ -3,20 +3,17 @@ row computing in what it says."""
 
 import importlib.util
 import json
-import subprocess
-import sys
 
 import pytest
 
 from difflab.precision import resolve_precision
-from tests.conftest import ROOT
+from tests.conftest import run_in_process
 
 
 @pytest.mark.slow
 def test_tiny_run_writes_every_table(tmp_path):
     # one thread: on a machine busy with other tests, a 2-thread OpenMP team waits on itself (10x slower steps)
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "throughput.py"), "--tiny", "--threads", "1",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = run_in_process("bench/throughput.py", "--tiny", "--threads", "1", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "throughput.json").read_text())
     assert {"machine", "matmul_peak", "train", "contest", "sample"} <= set(result)
