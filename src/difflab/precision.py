@@ -105,6 +105,19 @@ def autocast(device: torch.device | str, dtype: torch.dtype | None):
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
+def weight_cache(device: torch.device | str, dtype: torch.dtype | None):
+    """Hold autocast's casts of the weights for the whole block: a network evaluated many times under `autocast`
+    (a sampler's loop) then casts each weight to `dtype` once, not at every call (the same numbers: a cast is a
+    cast). autocast itself stays off inside; the Denoiser turns it on around the network.
+
+    torch clears its cast cache when the outermost autocast context exits; this context (autocast disabled) is
+    that outermost one. Only tensors that require grad are cached (the network's parameters), so the block must not
+    change the weights in place. A no-op context when dtype is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype, enabled=False)
+
+
 def clip_unscaled(parameters, precision, value: float, algorithm: str | None, total_norm=None) -> bool:
     """Clip gradients to `value` (by 'value', else by their total 2-norm) wherever no float16 loss scaler holds them
     scaled, and say whether it did; under float16 (a scaler) Lightning's plugin unscales and clips.

@@ -1,5 +1,8 @@
 """generate without Lightning: the module's sample is it, eval mode is restored, labels are checked."""
 
+import contextlib
+import importlib
+
 import pytest
 import torch
 
@@ -10,6 +13,7 @@ from difflab.module import DiffusionModule
 from difflab.sampling import DDIM, generate
 
 SCHEDULE = LinearSchedule(timesteps=100)
+generate_module = importlib.import_module("difflab.sampling.generate")  # the package's name is the function
 
 
 def test_generate_is_what_the_module_samples_and_restores_train_mode():
@@ -63,3 +67,52 @@ def test_unknown_compile_mode_is_one_line_error():
     net = GaussianDataNet(SCHEDULE.alphas_cumprod, Epsilon(), 0.5, 0.25)
     with pytest.raises(ConfigError, match=r"compile=fast is not valid; allowed: null \(eager\), true, default"):
         generate(net, SCHEDULE.alphas_cumprod, Epsilon(), DDIM(steps=5), (1, 4, 4), 2, compile="fast")
+
+
+
+class _Convs(torch.nn.Module):
+    """Four convolutions (8 weight tensors) for counting autocast's casts."""
+
+    num_classes = None
+
+    def __init__(self):
+        super().__init__()
+        self.convs = torch.nn.Sequential(*(torch.nn.Conv2d(1, 1, 3, padding=1) for _ in range(4)))
+
+    def forward(self, x, t, y=None):
+        return self.convs(x)
+
+
+def test_bf16_generation_casts_each_weight_once_and_draws_what_per_call_autocast_draws(monkeypatch):
+    """weight_cache holds autocast's bf16 copies of the weights over a sampling loop: one cast per weight instead of
+    one per weight and network call, and the same numbers as casting at every call."""
+    from torch.profiler import profile
+
+    from difflab.diffusion.denoiser import Denoiser
+    from difflab.precision import weight_cache
+
+    def casts(run):
+        with torch.no_grad(), profile() as prof:
+            out = run()
+        return out, sum(e.count for e in prof.key_averages() if e.key == "aten::_to_copy")
+
+    torch.manual_seed(0)
+    net, calls, weights = _Convs().eval(), 6, 8
+    denoiser = Denoiser(net, SCHEDULE.alphas_cumprod, Epsilon(), autocast_dtype=torch.bfloat16)
+    x = torch.randn(4, 1, 8, 8)
+    _, per_call = casts(lambda: [denoiser(x, t) for t in range(calls)])
+
+    def held():
+        with weight_cache("cpu", torch.bfloat16):
+            return [denoiser(x, t) for t in range(calls)]
+
+    _, once = casts(held)
+    assert per_call >= calls * weights and once <= per_call - (calls - 1) * weights
+
+    sampler = DDIM(steps=calls, clip_x0=False)
+    draw = lambda: generate(net, SCHEDULE.alphas_cumprod, Epsilon(), sampler, (1, 8, 8), 4, seed=1,  # noqa: E731
+                            autocast_dtype=torch.bfloat16)
+    images, in_generate = casts(draw)
+    monkeypatch.setattr(generate_module, "weight_cache", lambda device, dtype: contextlib.nullcontext())
+    uncached, without_cache = casts(draw)
+    assert without_cache - in_generate == (calls - 1) * weights and torch.equal(images, uncached)

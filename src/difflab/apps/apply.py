@@ -15,7 +15,7 @@ from difflab.apps.panel import panel_order, save_panel
 from difflab.apps.result import Observation, Result
 from difflab.build import instantiate, module_from_checkpoint, pick_device, sampler_for
 from difflab.errors import ConfigError
-from difflab.precision import choose_precision
+from difflab.precision import choose_precision, weight_cache
 from difflab.sampling.generate import check_temperature
 
 
@@ -28,7 +28,7 @@ def run_batches(task, module, obs: Observation, batch_size: int, temperature: fl
             x=obs.x[lo:hi].to(module.device),
             reference=None if obs.reference is None else obs.reference[lo:hi].to(module.device),
             labels=None if obs.labels is None else obs.labels[lo:hi], seed=obs.seed, start_index=lo)
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: under it autocast keeps no weight cache (weight_cache)
             parts.append((hi - lo, task(module, part, temperature=temperature, progress=False)))
     first = parts[0][1]
     total = sum(n for n, _ in parts)
@@ -86,7 +86,8 @@ def apply(cfg: DictConfig) -> dict:
         task = dataclasses.replace(task, sampler=sampler_for(module, cfg.get("sampler") or task.sampler))
     obs = load_observation(cfg, module, task)
     task.check(module, obs)  # every refusal happens here, before any sampling
-    result = run_batches(task, module, obs, cfg.batch_size, cfg.temperature)
+    with weight_cache(device, module.autocast_dtype):  # each weight cast once for all batches and steps
+        result = run_batches(task, module, obs, cfg.batch_size, cfg.temperature)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {**result.metrics, **{k: float(v.float().mean()) for k, v in result.scores.items()}}

@@ -126,12 +126,14 @@ class Evaluator(nn.Module):
     @torch.no_grad()
     def update_nll(self, module, images: torch.Tensor, generator: torch.Generator, progress: bool = False) -> None:
         from difflab.diffusion.likelihood import bits_per_dim, to_8bit_grid
+        from difflab.precision import weight_cache
 
         if self.nll is not None and len(images):
             cfg = self.nll_config
             images = to_8bit_grid(images)
-            bpd = bits_per_dim(module.denoiser(), images.to(module.device), generator=generator,
-                               timesteps=cfg.timesteps, variance=cfg.variance, progress=progress)
+            with weight_cache(module.device, module.autocast_dtype):
+                bpd = bits_per_dim(module.denoiser(), images.to(module.device), generator=generator,
+                                   timesteps=cfg.timesteps, variance=cfg.variance, progress=progress)
             self.nll.update(bpd)
 
     def _fid_spread(self) -> float:

@@ -5,6 +5,7 @@ import torch
 from difflab.compile import compile_mode
 from difflab.diffusion.guidance import make_denoiser
 from difflab.errors import ConfigError
+from difflab.precision import weight_cache
 from difflab.sampling.noise import make_noise
 
 
@@ -96,15 +97,16 @@ def generate(
     run = net if mode is None else torch.compile(net, mode=mode, dynamic=False)
     chunks = []
     try:
-        for lo in range(0, num_samples, batch_size):
-            n = min(batch_size, num_samples - lo)
-            width = n if mode is None else batch_size
-            labels = None if y is None else y[lo : lo + n].to(device)
-            if labels is not None and width > n:  # the padding's labels: the last one repeated
-                labels = torch.cat([labels, labels[-1:].expand(width - n)])
-            denoiser = make_denoiser(run, schedule, objective, labels, guidance_scale, autocast_dtype)
-            noise = make_noise(width, seed, start_index + lo, device)
-            chunks.append(sampler(denoiser, noise, image_shape, temperature, callback, progress)[:n].float())
+        with weight_cache(device, autocast_dtype):  # each weight cast once, not at every step
+            for lo in range(0, num_samples, batch_size):
+                n = min(batch_size, num_samples - lo)
+                width = n if mode is None else batch_size
+                labels = None if y is None else y[lo : lo + n].to(device)
+                if labels is not None and width > n:  # the padding's labels: the last one repeated
+                    labels = torch.cat([labels, labels[-1:].expand(width - n)])
+                denoiser = make_denoiser(run, schedule, objective, labels, guidance_scale, autocast_dtype)
+                noise = make_noise(width, seed, start_index + lo, device)
+                chunks.append(sampler(denoiser, noise, image_shape, temperature, callback, progress)[:n].float())
     finally:
         net.train(was_training)
     return torch.cat(chunks)
