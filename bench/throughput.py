@@ -70,7 +70,8 @@ def options(argv=None):
     ap.add_argument("--warmup", type=int, help="untimed steps before them, >= 1 (%s)" % (DEFAULTS["warmup"],))
     ap.add_argument("--batch", type=int, help="batch of part 1 (%s)" % (DEFAULTS["batch"],))
     ap.add_argument("--contest-batch", type=int, help="batch of part 2 (%s)" % (DEFAULTS["contest_batch"],))
-    ap.add_argument("--rounds", type=int, help="turns each contestant of part 2 takes (%s)" % (DEFAULTS["rounds"],))
+    ap.add_argument("--rounds", type=int,
+                    help="turns each contestant of part 2 and of part 3's DDIM contest takes (%s)" % (DEFAULTS["rounds"],))
     ap.add_argument("--sample-batch", type=int, help="images per sampling call (%s)" % (DEFAULTS["sample_batch"],))
     ap.add_argument("--sample-compile", action="store_true",
                     help="part 3: difflab's DDIM also with compile=true (its compile time is reported apart)")
@@ -172,7 +173,8 @@ def run(args) -> dict:
         model, size = ("unet_small", 8) if args.tiny else ("unet", 28)
         log(f"[sample] {model} {size}px batch {args.sample_batch}")
         result["sample"] = sample_cells(model, size, args.sample_batch, [2, 4] if args.tiny else [10, 20, 50],
-                                        device, progress=log, compile_ddim=args.sample_compile)
+                                        device, progress=log, compile_ddim=args.sample_compile,
+                                        rounds=args.rounds)
     if "quality" in args.parts:
         from throughput_quality import quality  # imports the FID code only when asked for
 

@@ -73,15 +73,18 @@ def train_step(unet, scheduler, optimizer, autocast, clip: float = 1.0):
 @torch.no_grad()
 def ddim_sample(unet, train_scheduler, num_samples: int, steps: int, shape, generator: torch.Generator,
                 autocast) -> torch.Tensor:
-    """DDIMPipeline's loop (eta 0, x0 clipped): [num_samples x C x H x W] in [-1, 1]; `steps` network evaluations."""
+    """DDIMPipeline's loop (eta 0, x0 clipped): [num_samples x C x H x W] in [-1, 1]; `steps` network evaluations.
+
+    The autocast context holds the whole loop, as `with torch.autocast(...): pipeline(...)` does: autocast then casts
+    each weight once for the loop, as difflab's sampling does (precision.weight_cache), not at every step."""
     from diffusers import DDIMScheduler
 
     scheduler = DDIMScheduler.from_config(train_scheduler.config)
     scheduler.set_timesteps(steps)
     device = next(unet.parameters()).device
     x = torch.randn((num_samples, *shape), generator=generator, device=device)
-    for t in scheduler.timesteps:
-        with autocast():
+    with autocast():
+        for t in scheduler.timesteps:
             out = unet(x, t).sample
-        x = scheduler.step(out.float(), t, x).prev_sample
+            x = scheduler.step(out.float(), t, x).prev_sample
     return x.clamp(-1, 1)
