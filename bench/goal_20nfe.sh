@@ -35,21 +35,26 @@ RUNS=(
 mkdir -p "$OUT"
 pooled=()
 for run in "${RUNS[@]}"; do
-  name=${run%%|*}; overrides=${run#*|}; parts=()
+  name=${run%%|*}; overrides=${run#*|}; parts=(); todo=()
   [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || continue
   for s in $SEEDS; do
-    dir=$OUT/${name}_s$s
+    dir=$OUT/$name/s$s
     if [ -f "$dir/fid_features.pt" ]; then  # finished runs are kept: the script can be re-run after a stop
       grep -q "\"num_samples\": $N," "$dir/metrics.json" || {
         echo "error: $dir holds a run of another sample count than N=$N; allowed: its own N, or another OUT" >&2
         exit 2; }
     else
-      # shellcheck disable=SC2086
-      $PYTHON src/evaluate.py ckpt="$CKPT" $overrides 'metrics=[fid]' num_samples="$N" seed="$s" \
-        hydra.run.dir="$dir" $EXTRA
+      todo+=("$s")
     fi
     parts+=("$dir")
   done
+  if [ ${#todo[@]} -gt 0 ]; then
+    # every seed still to run in one process (a Hydra multirun): imports and checkpoint loaded once per sampler;
+    # OUT/NAME/ also gets the sweep's summary.md
+    # shellcheck disable=SC2086
+    $PYTHON src/evaluate.py -m ckpt="$CKPT" $overrides 'metrics=[fid]' num_samples="$N" \
+      seed="$(IFS=,; echo "${todo[*]}")" hydra.sweep.dir="$OUT/$name" 'hydra.sweep.subdir=s${seed}' $EXTRA
+  fi
   pooled+=("$(IFS=+; echo "${parts[*]}")")
 done
 $PYTHON bench/fid_compare.py "${pooled[@]}" --resamples 200 --out "$OUT/compare.md"

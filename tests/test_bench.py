@@ -94,8 +94,8 @@ def test_goal_script_pools_seeds_and_compares_with_the_reference(trained_ckpt, t
     rows = (tmp_path / "compare.md").read_text().splitlines()
     assert len(rows) == 4 and "| 12 |" in rows[2] and "DDPM" in rows[2] and "DPMSolverPP steps=3" in rows[3]
     assert "corrector=True" in rows[3] and "corrector" not in rows[2]
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == \
-        ["ddpm1000_s0", "ddpm1000_s1", "dpmpp_2m_sde_pc_s0", "dpmpp_2m_sde_pc_s1"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("*/*") if p.is_dir()) == \
+        ["ddpm1000/s0", "ddpm1000/s1", "dpmpp_2m_sde_pc/s0", "dpmpp_2m_sde_pc/s1"]
     again = subprocess.run(["bash", script, str(trained_ckpt), str(tmp_path)], capture_output=True, text=True,
                            timeout=600, cwd=ROOT, env=env)
     assert again.returncode == 0 and "evaluate" not in again.stderr and again.stdout.endswith(first.stdout[-200:])

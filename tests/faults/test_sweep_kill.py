@@ -47,7 +47,7 @@ def test_a_launcher_that_outlives_its_jobs_writes_killed_in_the_summary(tmp_path
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     args = ["-m", "hydra/launcher=local", "debug=sweep_tiny", "logger=none",
             "+callbacks.killer._target_=tests.faults.helpers.KillAt", "+callbacks.killer.step=1",
-            f"hydra.sweep.dir={tmp_path}"]
+            "+hydra.callbacks.no_result_wait._target_=tests.faults.helpers.NoResultWait", f"hydra.sweep.dir={tmp_path}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": "0"}
     proc = subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
