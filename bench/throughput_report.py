@@ -68,7 +68,7 @@ def sample_tables(s) -> list[str]:
                   f"UNet2DModel of {s['params_diffusers'] / 1e6:.2f}M parameters ({s['layout_diffusers']}, its "
                   "faster memory format here) at its default, fp32" +
                   (f", and like for like, {settings[1]}" if len(settings) > 1 else " (difflab's too, here)") +
-                  "; the three timed back to back at each NFE:", ""]
+                  f"; at each NFE they take turns ({s.get('rounds', 1)} x), each one's fastest kept:", ""]
         head = ["NFE", "difflab img/s", *(f"diffusers {p} img/s" for p in settings),
                 *(f"difflab / diffusers {role[p]}" for p in settings)]
         compiled = "difflab_compiled" in s["ddim_vs_diffusers"][0]

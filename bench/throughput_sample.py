@@ -45,7 +45,7 @@ def sample_cells(model: str, size: int, batch: int, nfes: list[int], device, rep
     module = build_module(cfg, shape, precision=precision, device=device.type).to(device).eval()
     T = module.timesteps
     module.sample(batch, seed=0, batch_size=batch, sampler=with_nfe(module.sampler, 2, T))  # warm-up
-    out = {"model": model, "size": size, "batch": batch, "precision": precision, "why": why.removeprefix("auto: "),
+    out = {"model": model, "size": size, "batch": batch, "rounds": rounds, "precision": precision, "why": why.removeprefix("auto: "),
            "layout": layout(module.net), "difflab": [], "ddim_vs_diffusers": [],
            "params_difflab": sum(p.numel() for p in module.net.parameters())}
     # diffusers at its default, then like for like (the same autocast as difflab) where that differs
