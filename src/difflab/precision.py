@@ -112,7 +112,8 @@ def weight_cache(device: torch.device | str, dtype: torch.dtype | None):
 
     torch clears its cast cache when the outermost autocast context exits; this context (autocast disabled) is
     that outermost one. Only tensors that require grad are cached (the network's parameters), so the block must not
-    change the weights in place. A no-op context when dtype is None."""
+    change the weights in place; under torch.inference_mode torch keeps no cache (callers use no_grad). A no-op
+    context when dtype is None."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype, enabled=False)
