@@ -135,3 +135,26 @@ def test_unpicklable_file_message_is_one_line(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_checkpoint(bad)
     assert "\n" not in str(e.value)
+
+
+@pytest.fixture
+def no_cpp_compiler():
+    """Inductor finds no C++ compiler: its search list names one that does not exist (as CXX=... would)."""
+    from torch._inductor import config
+    from torch._inductor.cpp_builder import cpp_compiler_search
+
+    cpp_compiler_search.cache_clear()
+    with config.patch({"cpp.cxx": (None, "no-such-c++-compiler")}):
+        yield
+    cpp_compiler_search.cache_clear()
+
+
+def test_compile_without_a_cpp_compiler_is_one_line_before_work(tmp_path, no_fit, no_cpp_compiler, trained_ckpt):
+    proc = run_in_process("train", *TINY, f"hydra.run.dir={tmp_path / 'train'}", "module.compile=true")
+    assert_one_line_error(proc, "module.compile=True", "C++ compiler", "no-such-c++-compiler", "null (eager)")
+    assert not (tmp_path / "train" / "checkpoints").exists()
+    proc = run_in_process("sample", f"ckpt={trained_ckpt}", "compile=true", f"hydra.run.dir={tmp_path / 'sample'}")
+    assert_one_line_error(proc, "compile=True", "C++ compiler")
+    assert not (tmp_path / "sample" / "samples.png").exists()
+    proc = run_in_process("evaluate", f"ckpt={trained_ckpt}", "compile=true", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert_one_line_error(proc, "compile=True", "C++ compiler")

@@ -14,3 +14,23 @@ def compile_mode(value, key: str) -> str | None:
     if mode not in COMPILE_MODES:
         raise ConfigError(f"{key}={value} is not valid; allowed: null (eager), true, {', '.join(COMPILE_MODES)}")
     return mode
+
+
+def check_compiler(value, device: str, key: str) -> None:
+    """Raise a one-line ConfigError, before any work, where `key`=value would compile for the CPU without a C++
+    compiler: inductor builds CPU kernels with one (g++, or $CXX), and without it torch.compile fails at the first
+    step with a long traceback. GPU kernels (Triton) need none."""
+    if compile_mode(value, key) is None or device != "cpu":
+        return
+    try:
+        from torch._inductor import config, exc
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # a torch without inductor: torch.compile says so itself
+        return
+    try:
+        get_cpp_compiler()
+    except (exc.InvalidCxxCompiler, OSError):
+        names = [c for c in (config.cpp.cxx if isinstance(config.cpp.cxx, (list, tuple)) else (config.cpp.cxx,)) if c]
+        raise ConfigError(f"{key}={value} compiles CPU kernels with a C++ compiler, and none was found "
+                          f"(looked for {', '.join(names) or 'g++'}); allowed: null (eager), or install g++ "
+                          "(or set CXX)") from None

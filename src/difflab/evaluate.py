@@ -7,10 +7,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from difflab.build import instantiate, module_from_checkpoint, sampler_for
-from difflab.compile import compile_mode
+from difflab.compile import check_compiler, compile_mode
 from difflab.errors import ConfigError
 from difflab.metrics.evaluator import build_evaluator
 from difflab.metrics.task import EvaluationTask
+from difflab.precision import device_type
 from difflab.sampling.generate import check_num_samples, check_temperature
 
 
@@ -32,6 +33,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_temperature(cfg.temperature)
     check_num_samples(cfg.num_samples, minimum=2, why="FID needs a covariance")  # before loading anything
     compile = compile_mode(cfg.get("compile"), "compile")
+    check_compiler(cfg.get("compile"), device_type(cfg.trainer.get("accelerator", "auto")), "compile")
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=cfg.trainer.get("precision", "auto"),
                                     device=cfg.trainer.get("accelerator", "auto"))
     datamodule = data_for(cfg, module)

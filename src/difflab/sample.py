@@ -8,7 +8,7 @@ from omegaconf import DictConfig, ListConfig
 
 from difflab.build import module_from_checkpoint, pick_device, sampler_for
 from difflab.callbacks.images import save_grid, to_unit
-from difflab.compile import compile_mode
+from difflab.compile import check_compiler, compile_mode
 from difflab.errors import ConfigError
 from difflab.precision import choose_precision
 from difflab.sampling.generate import check_num_samples, check_temperature
@@ -42,6 +42,7 @@ def sample(cfg: DictConfig) -> Path:
     compile = compile_mode(cfg.get("compile"), "compile")
     guidance = cfg.get("guidance") or {}
     device = pick_device(cfg.device)
+    check_compiler(cfg.get("compile"), device.type, "compile")
     precision = choose_precision(cfg.get("precision", "auto"), device, key="precision")
     module = module_from_checkpoint(cfg.ckpt, key="ckpt", precision=precision, device=device).to(device)
     sampler = sampler_for(module, cfg.get("sampler"))

@@ -14,7 +14,8 @@ from difflab.callbacks.sample_grid import preview_grid
 from difflab.checkpoint import AtomicCheckpointIO, check_writable, load_checkpoint
 from difflab.errors import ConfigError
 from difflab.loggers import finish_wandb
-from difflab.precision import choose_precision
+from difflab.compile import check_compiler
+from difflab.precision import choose_precision, device_type
 
 
 def instantiate_group(cfg) -> list:
@@ -27,6 +28,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with open_dict(cfg):  # the run's config records what it computes in, not "auto"
         cfg.trainer.precision = choose_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator", "auto"))
+    check_compiler(cfg.module.get("compile"), device_type(cfg.trainer.get("accelerator", "auto")), "module.compile")
     out = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg, datamodule.image_shape)
