@@ -12,9 +12,9 @@ from difflab.build import build_module, instantiate, load_init_weights, sampler_
 from difflab.callbacks.ema import ema_module
 from difflab.callbacks.sample_grid import preview_grid
 from difflab.checkpoint import AtomicCheckpointIO, check_writable, load_checkpoint
+from difflab.compile import check_compiler
 from difflab.errors import ConfigError
 from difflab.loggers import finish_wandb
-from difflab.compile import check_compiler
 from difflab.precision import choose_precision, device_type
 
 
