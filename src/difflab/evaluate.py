@@ -47,7 +47,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     sampler = sampler_for(module, cfg.get("sampler"))
 
     task = EvaluationTask(module, evaluator, real_set, sampler, cfg.temperature, cfg.batch_size, compile)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
+    # no_grad rather than Lightning's default inference_mode: under inference_mode autocast keeps no weight cache, and
+    # every sampler step would cast every weight to bf16 again (precision.weight_cache)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False, inference_mode=False)
     trainer.test(task, verbose=False)
     results = task.results
     if trainer.is_global_zero:

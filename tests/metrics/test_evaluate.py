@@ -38,6 +38,24 @@ def test_evaluate_command_writes_metrics_and_table(tmp_path, trained_ckpt):
     assert "FID-domain, 48 samples" in proc.stdout and report["features"] == "domain"
 
 
+def test_evaluate_samples_outside_inference_mode(tmp_path, trained_ckpt, monkeypatch):
+    """Lightning's test loop runs under torch.inference_mode by default, where autocast keeps no weight cache and a
+    bf16 sampler would cast every weight at every step: evaluate's Trainer runs it under no_grad."""
+    import importlib
+
+    generate_module = importlib.import_module("difflab.sampling.generate")
+    held, states = generate_module.weight_cache, []
+
+    def recording(device, dtype):
+        states.append((torch.is_inference_mode_enabled(), torch.is_grad_enabled()))
+        return held(device, dtype)
+
+    monkeypatch.setattr(generate_module, "weight_cache", recording)
+    run_evaluate(tmp_path, trained_ckpt, "metrics=[fid]", "num_samples=8", "sampler=ddim", "sampler.steps=2",
+                 "num_real=16")
+    assert states and set(states) == {(False, False)}
+
+
 @pytest.mark.slow
 def test_fid_is_the_same_with_one_and_two_ddp_processes(tmp_path, trained_ckpt):
     args = ["metrics=[fid,kid]", "num_samples=50", "sampler=ddim", "sampler.steps=3", "trainer.accelerator=cpu"]
