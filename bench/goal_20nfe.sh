@@ -6,6 +6,8 @@
 #   bash bench/goal_20nfe.sh CKPT [OUT]              # env: N (samples per seed, 1024), SEEDS ("0 1 2"),
 #                                                    #      ONLY (run names, default all), PYTHON (python),
 #                                                    #      EXTRA (overrides for every evaluate)
+# Writes OUT/NAME/sSEED/ (one evaluate run per sampler and seed; a re-run keeps the finished ones), OUT/NAME/summary.md
+# (the sampler's multirun) and OUT/compare.md (the paired comparison, also printed).
 #
 # Why the sample count matters: the paired difference's 5-95% interval is about +-0.45 FID-domain at 1024 samples
 # per sampler and +-0.22 at 3072 (BENCHMARKS.md, "The 20-NFE goal"), while 10% of the reference is ~0.06 (~0.045 of its
